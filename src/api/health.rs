@@ -1,0 +1,46 @@
+//! `GET /api/health`: 200 only when Postgres and Redis both answer, else 503 naming what is down.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::state::AppState;
+
+/// The health check.
+pub async fn get_health(State(state): State<AppState>) -> Response {
+    let (db, redis) = tokio::join!(crate::store::ping(&state.pool), state.queues.ping());
+    let mut down = Vec::new();
+    let db_status = match &db {
+        Ok(()) => "ok".to_string(),
+        Err(e) => {
+            down.push("postgres");
+            tracing::warn!(error = %e, "health: postgres down");
+            "down".to_string()
+        }
+    };
+    let redis_status = match &redis {
+        Ok(()) => "ok".to_string(),
+        Err(e) => {
+            down.push("redis");
+            tracing::warn!(error = %e, "health: redis down");
+            "down".to_string()
+        }
+    };
+    let ok = down.is_empty();
+    let body = serde_json::json!({
+        "ok": ok,
+        "version": env!("CARGO_PKG_VERSION"),
+        "postgres": db_status,
+        "redis": redis_status,
+        "down": down,
+        "githubMode": format!("{:?}", state.config.github_mode).to_lowercase(),
+        "workerHeartbeatAgeSecs": state.queues.worker_heartbeat_age(),
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,179 @@
+//! Command-line subcommands other than `serve` and `migrate`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+/// `clawtriage trigger`.
+#[derive(Args)]
+pub struct TriggerArgs {
+    /// Repository owner.
+    #[arg(long)]
+    pub owner: String,
+    /// Repository name.
+    #[arg(long)]
+    pub repo: String,
+    /// Base URL of the running appliance.
+    #[arg(long, env = "CLAWTRIAGE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Cap on the open PRs scanned (newest first).
+    #[arg(long)]
+    pub max_open_prs: Option<u32>,
+    /// Snapshot id: triggering the same snapshot twice scans once (default: now).
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    /// Ops token of the appliance.
+    #[arg(long, env = "OPS_TRIGGER_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Recorded with the scan as who asked for it.
+    #[arg(long, env = "TRIGGER_ACTOR", default_value = "cli")]
+    pub actor: String,
+    /// Wait for the scan to finish, showing its progress.
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub wait_timeout_secs: u64,
+}
+
+/// `clawtriage eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A PR set folder (prs.jsonl.gz + labels.json).
+    #[arg(default_value = "../shared/datasets/playwright-1k")]
+    pub dir: PathBuf,
+}
+
+fn progress_line(s: &serde_json::Value) -> String {
+    let n = |k: &str| s.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+    let listed = n("prsListed");
+    let settled = n("prsAnalyzed") + n("prsUnchanged") + n("prsFailed");
+    let width = 30usize;
+    let filled = if listed > 0 {
+        (settled as usize * width / listed as usize).min(width)
+    } else {
+        0
+    };
+    format!(
+        "[{}{}] {}/{} PRs ({} analysed, {} unchanged, {} failed) · {} API calls · {}",
+        "#".repeat(filled),
+        " ".repeat(width - filled),
+        settled,
+        listed,
+        n("prsAnalyzed"),
+        n("prsUnchanged"),
+        n("prsFailed"),
+        n("apiCalls"),
+        s.get("state").and_then(|v| v.as_str()).unwrap_or("?"),
+    )
+}
+
+async fn trigger_async(args: TriggerArgs) -> anyhow::Result<bool> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let base = args.url.trim_end_matches('/');
+    let mut body = serde_json::json!({"owner": args.owner, "repo": args.repo});
+    if let Some(m) = args.max_open_prs {
+        body["maxOpenPrs"] = m.into();
+    }
+    if let Some(s) = &args.snapshot {
+        body["snapshot"] = s.clone().into();
+    }
+    let resp = http
+        .post(format!("{base}/api/ops/public-scan"))
+        .bearer_auth(&args.token)
+        .header("x-trigger-actor", &args.actor)
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let msg = answer["error"]["message"].as_str().unwrap_or("no message");
+        anyhow::bail!("the appliance answered {status}: {msg}");
+    }
+    let job_id = answer["jobId"].as_str().unwrap_or_default().to_string();
+    if answer["enqueued"].as_bool() == Some(true) {
+        eprintln!("scan queued: {job_id}");
+    } else {
+        eprintln!("this snapshot was triggered before: {job_id}");
+    }
+    println!("{job_id}");
+    if !args.wait {
+        return Ok(true);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait_timeout_secs);
+    let url = format!("{base}/api/ops/scans/{}", job_id);
+    loop {
+        let s: serde_json::Value = http
+            .get(&url)
+            .bearer_auth(&args.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        eprint!("\r{}", progress_line(&s));
+        let _ = std::io::stderr().flush();
+        match s["state"].as_str() {
+            Some("done") => {
+                eprintln!();
+                return Ok(true);
+            }
+            Some("failed") => {
+                eprintln!();
+                eprintln!(
+                    "scan failed: {}",
+                    s["error"].as_str().unwrap_or("unknown error")
+                );
+                return Ok(false);
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() > deadline {
+            eprintln!();
+            anyhow::bail!("gave up waiting after {} s", args.wait_timeout_secs);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Runs `clawtriage trigger`.
+pub fn trigger(args: TriggerArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("clawtriage trigger: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(trigger_async(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("clawtriage trigger: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `clawtriage eval`.
+pub fn eval(args: EvalArgs) -> ExitCode {
+    match crate::eval::run(&args.dir, &crate::eval::EvalOptions::default()) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("clawtriage eval: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

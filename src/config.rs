@@ -1,0 +1,715 @@
+//! Configuration: environment variables with command-line flags overriding them, validated once
+//! at start-up into a typed [`Config`]. Every problem is reported, one line each, instead of
+//! stopping at the first; secrets are held in [`SecretString`] so they never reach `Debug` output
+//! or logs.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+
+/// How the appliance talks to GitHub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GithubMode {
+    /// Public REST API only (optionally with a personal token); scans start from the ops trigger
+    /// or the schedule.
+    Public,
+    /// Installed as a GitHub App: webhooks, installation tokens, check runs.
+    App,
+    /// Both: webhooks for installed repos and ops-triggered public scans share one state.
+    Hybrid,
+}
+
+impl GithubMode {
+    /// Whether webhooks and App authentication are enabled.
+    pub fn uses_app(self) -> bool {
+        matches!(self, GithubMode::App | GithubMode::Hybrid)
+    }
+}
+
+/// When the dashboard API asks for `Authorization: Bearer <DASHBOARD_TOKEN>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DashboardAuthMode {
+    /// Required when a token is configured, open otherwise.
+    Auto,
+    /// Always required (start-up fails without a token).
+    Required,
+    /// Never required (for a dashboard behind another auth proxy).
+    Disabled,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// An `owner/name` pair as GitHub spells it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoName {
+    /// Account or organisation.
+    pub owner: String,
+    /// Repository name.
+    pub name: String,
+}
+
+impl RepoName {
+    /// Parses `owner/name`, checking both parts against GitHub's naming rules.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (owner, name) = s
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not of the form owner/name"))?;
+        validate_owner(owner)?;
+        validate_repo(name)?;
+        Ok(RepoName {
+            owner: owner.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Case-insensitive comparison key (GitHub names are case-insensitive).
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.owner.to_ascii_lowercase(),
+            self.name.to_ascii_lowercase()
+        )
+    }
+}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// GitHub login rules: 1–39 characters, ASCII letters, digits and single inner hyphens.
+pub fn validate_owner(owner: &str) -> Result<(), String> {
+    let ok = !owner.is_empty()
+        && owner.len() <= 39
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !owner.starts_with('-')
+        && !owner.ends_with('-')
+        && !owner.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "owner `{}` is not a valid GitHub account name (1-39 letters, digits or inner hyphens)",
+            owner.escape_debug()
+        ))
+    }
+}
+
+/// GitHub repository name rules: 1–100 characters of ASCII letters, digits, `-`, `_`, `.`, and
+/// not `.` or `..`.
+pub fn validate_repo(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "repo `{}` is not a valid GitHub repository name (1-100 letters, digits, `-`, `_`, `.`)",
+            name.escape_debug()
+        ))
+    }
+}
+
+/// Raw settings as given by environment variables and flags. Everything is a string here so that
+/// validation can report every problem at once; see [`Settings::validate`].
+#[derive(Args, Clone, Default)]
+pub struct Settings {
+    /// Address the HTTP server binds to.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port of the HTTP server (API, dashboard, webhooks).
+    #[arg(long, env = "PORT", default_value = "8080")]
+    pub port: String,
+    /// Folder for the appliance's own state (git mirrors under `repos/`).
+    #[arg(long, env = "DATA_ROOT", default_value = "./.data")]
+    pub data_root: String,
+    /// Postgres connection URL (postgres://user:password@host:port/db).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis connection URL (redis://[:password@]host:port/[db]).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// How many jobs each worker runs at once.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value = "4")]
+    pub worker_concurrency: String,
+    /// public | app | hybrid.
+    #[arg(long, env = "GITHUB_MODE", default_value = "public")]
+    pub github_mode: String,
+    /// Optional GitHub token for public mode (5,000 requests/h instead of 60).
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+    /// Base URL that git mirrors fetch from (`<url>/<owner>/<repo>.git`).
+    #[arg(long, env = "GITHUB_GIT_URL", default_value = "https://github.com")]
+    pub github_git_url: String,
+    /// Bearer token for the dashboard API.
+    #[arg(long, env = "DASHBOARD_TOKEN", hide_env_values = true)]
+    pub dashboard_token: Option<String>,
+    /// auto | required | disabled.
+    #[arg(long, env = "DASHBOARD_AUTH_MODE", default_value = "auto")]
+    pub dashboard_auth_mode: String,
+    /// Bearer token for `POST /api/ops/public-scan`; unset disables the route.
+    #[arg(long, env = "OPS_TRIGGER_TOKEN", hide_env_values = true)]
+    pub ops_trigger_token: Option<String>,
+    /// Comma-separated owner/repo list that public scans may target (empty denies all).
+    #[arg(long, env = "PUBLIC_SCAN_ALLOWED_REPOS", default_value = "")]
+    pub public_scan_allowed_repos: String,
+    /// GitHub App id (app and hybrid modes).
+    #[arg(long, env = "GITHUB_APP_ID")]
+    pub github_app_id: Option<String>,
+    /// GitHub App private key, PEM (app and hybrid modes).
+    #[arg(long, env = "GITHUB_PRIVATE_KEY_PEM", hide_env_values = true)]
+    pub github_private_key_pem: Option<String>,
+    /// Secret that signs GitHub webhook deliveries (app and hybrid modes).
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub github_webhook_secret: Option<String>,
+    /// Seconds that a graceful shutdown waits for running requests and jobs.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value = "25")]
+    pub shutdown_timeout_secs: String,
+    /// Apply pending migrations when `serve` starts (true | false).
+    #[arg(long, env = "MIGRATE_ON_START", default_value = "true")]
+    pub migrate_on_start: String,
+    /// text | json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Largest accepted request body in bytes (webhooks get GitHub's 25 MB on their own route).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "1048576")]
+    pub max_body_bytes: String,
+    /// Seconds before an API request is answered 503 with a timeout error.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value = "30")]
+    pub request_timeout_secs: String,
+    /// Optional TOML file overriding the triage engine's built-in rules and weights.
+    #[arg(long, env = "TRIAGE_CONFIG")]
+    pub triage_config: Option<String>,
+    /// Fetch PR heads into a local git mirror and diff locally (on | off); off uses the REST
+    /// files endpoint for every PR.
+    #[arg(long, env = "GIT_MIRROR", default_value = "on")]
+    pub git_mirror: String,
+    /// Prefix of the Redis queue names (two appliances may share one Redis with different ones).
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "clawtriage")]
+    pub queue_prefix: String,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("data_root", &self.data_root)
+            .field("github_mode", &self.github_mode)
+            .field("github_api_url", &self.github_api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validated configuration. Secrets are [`SecretString`]s: `Debug` prints `[REDACTED]`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bind address.
+    pub host: IpAddr,
+    /// HTTP port.
+    pub port: u16,
+    /// State folder.
+    pub data_root: PathBuf,
+    /// Postgres URL (may hold a password).
+    pub database_url: SecretString,
+    /// Redis URL (may hold a password).
+    pub redis_url: SecretString,
+    /// Jobs per worker at once.
+    pub worker_concurrency: usize,
+    /// GitHub mode.
+    pub github_mode: GithubMode,
+    /// Optional token for public mode.
+    pub github_token: Option<SecretString>,
+    /// REST base URL, without a trailing slash.
+    pub github_api_url: String,
+    /// Git base URL, without a trailing slash.
+    pub github_git_url: String,
+    /// Dashboard token.
+    pub dashboard_token: Option<SecretString>,
+    /// Dashboard auth mode.
+    pub dashboard_auth_mode: DashboardAuthMode,
+    /// Ops trigger token.
+    pub ops_trigger_token: Option<SecretString>,
+    /// Repositories public scans may target.
+    pub public_scan_allowed_repos: Vec<RepoName>,
+    /// GitHub App id.
+    pub github_app_id: Option<u64>,
+    /// GitHub App private key.
+    pub github_private_key_pem: Option<SecretString>,
+    /// Webhook secret.
+    pub github_webhook_secret: Option<SecretString>,
+    /// Graceful shutdown bound.
+    pub shutdown_timeout: Duration,
+    /// Apply migrations at start.
+    pub migrate_on_start: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Request body limit.
+    pub max_body_bytes: usize,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// Triage config file.
+    pub triage_config: Option<PathBuf>,
+    /// Redis queue name prefix.
+    pub queue_prefix: String,
+    /// Use local git mirrors.
+    pub git_mirror: bool,
+}
+
+/// All problems found in the settings, one per line when displayed.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problems):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn secret(v: &Option<String>) -> Option<SecretString> {
+    non_empty(v).map(SecretString::from)
+}
+
+fn parse_base_url(name: &str, value: &str, allow_file: bool, errors: &mut Vec<String>) -> String {
+    let trimmed = value.trim().trim_end_matches('/').to_string();
+    match reqwest::Url::parse(&trimmed) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        Ok(u) if allow_file && u.scheme() == "file" => {}
+        Ok(u) => errors.push(format!(
+            "{name}: scheme `{}` is not supported (use http or https)",
+            u.scheme()
+        )),
+        Err(e) => errors.push(format!("{name}: `{trimmed}` is not a URL ({e})")),
+    }
+    trimmed
+}
+
+fn parse_num<T>(
+    name: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<T>,
+    errors: &mut Vec<String>,
+) -> T
+where
+    T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
+{
+    match value.trim().parse::<T>() {
+        Ok(v) if range.contains(&v) => v,
+        _ => {
+            errors.push(format!(
+                "{name}: `{}` is not a whole number from {} to {}",
+                value.escape_debug(),
+                range.start(),
+                range.end()
+            ));
+            *range.start()
+        }
+    }
+}
+
+impl Settings {
+    /// Checks every setting and returns the typed configuration, or every problem found.
+    pub fn validate(&self) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+
+        let host = self.host.trim().parse::<IpAddr>().unwrap_or_else(|_| {
+            errors.push(format!(
+                "HOST: `{}` is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)",
+                self.host.escape_debug()
+            ));
+            IpAddr::from([0, 0, 0, 0])
+        });
+        let port = parse_num::<u16>("PORT", &self.port, 1..=65535, &mut errors);
+        let worker_concurrency = parse_num::<usize>(
+            "WORKER_CONCURRENCY",
+            &self.worker_concurrency,
+            1..=64,
+            &mut errors,
+        );
+        let shutdown_secs = parse_num::<u64>(
+            "SHUTDOWN_TIMEOUT_SECS",
+            &self.shutdown_timeout_secs,
+            1..=600,
+            &mut errors,
+        );
+        let request_secs = parse_num::<u64>(
+            "REQUEST_TIMEOUT_SECS",
+            &self.request_timeout_secs,
+            1..=600,
+            &mut errors,
+        );
+        let max_body_bytes = parse_num::<usize>(
+            "MAX_BODY_BYTES",
+            &self.max_body_bytes,
+            1024..=(64 << 20),
+            &mut errors,
+        );
+
+        let database_url = match non_empty(&self.database_url) {
+            Some(url) => {
+                if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                    errors.push(format!("DATABASE_URL: not a valid Postgres URL ({e})"));
+                }
+                url
+            }
+            None => {
+                errors
+                    .push("DATABASE_URL: required (postgres://user:password@host:port/db)".into());
+                String::new()
+            }
+        };
+        let redis_url = match non_empty(&self.redis_url) {
+            Some(url) => {
+                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                    errors.push("REDIS_URL: must start with redis:// or rediss://".into());
+                }
+                url
+            }
+            None => {
+                errors.push("REDIS_URL: required (redis://host:port/)".into());
+                String::new()
+            }
+        };
+
+        let github_mode = match self.github_mode.trim().to_ascii_lowercase().as_str() {
+            "public" => GithubMode::Public,
+            "app" => GithubMode::App,
+            "hybrid" => GithubMode::Hybrid,
+            other => {
+                errors.push(format!(
+                    "GITHUB_MODE: `{}` is not one of public, app, hybrid",
+                    other.escape_debug()
+                ));
+                GithubMode::Public
+            }
+        };
+        let dashboard_auth_mode = match self
+            .dashboard_auth_mode
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "auto" => DashboardAuthMode::Auto,
+            "required" => DashboardAuthMode::Required,
+            "disabled" => DashboardAuthMode::Disabled,
+            other => {
+                errors.push(format!(
+                    "DASHBOARD_AUTH_MODE: `{}` is not one of auto, required, disabled",
+                    other.escape_debug()
+                ));
+                DashboardAuthMode::Auto
+            }
+        };
+        let log_format = match self.log_format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                errors.push(format!(
+                    "LOG_FORMAT: `{}` is not one of text, json",
+                    other.escape_debug()
+                ));
+                LogFormat::Text
+            }
+        };
+        let migrate_on_start = match self.migrate_on_start.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            other => {
+                errors.push(format!(
+                    "MIGRATE_ON_START: `{}` is not true or false",
+                    other.escape_debug()
+                ));
+                true
+            }
+        };
+
+        let github_api_url =
+            parse_base_url("GITHUB_API_URL", &self.github_api_url, false, &mut errors);
+        let github_git_url =
+            parse_base_url("GITHUB_GIT_URL", &self.github_git_url, true, &mut errors);
+        let git_mirror = match self.git_mirror.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" | "yes" => true,
+            "off" | "false" | "0" | "no" => false,
+            other => {
+                errors.push(format!(
+                    "GIT_MIRROR: `{}` is not on or off",
+                    other.escape_debug()
+                ));
+                true
+            }
+        };
+
+        let mut public_scan_allowed_repos = Vec::new();
+        for item in self
+            .public_scan_allowed_repos
+            .split([',', ' ', '\n'])
+            .filter(|s| !s.trim().is_empty())
+        {
+            match RepoName::parse(item) {
+                Ok(r) => public_scan_allowed_repos.push(r),
+                Err(e) => errors.push(format!("PUBLIC_SCAN_ALLOWED_REPOS: {e}")),
+            }
+        }
+
+        let dashboard_token = secret(&self.dashboard_token);
+        if dashboard_auth_mode == DashboardAuthMode::Required && dashboard_token.is_none() {
+            errors.push("DASHBOARD_TOKEN: required when DASHBOARD_AUTH_MODE=required".into());
+        }
+
+        let github_app_id = non_empty(&self.github_app_id).and_then(|v| match v.parse::<u64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                errors.push(format!(
+                    "GITHUB_APP_ID: `{}` is not a positive number",
+                    v.escape_debug()
+                ));
+                None
+            }
+        });
+        let github_private_key_pem = secret(&self.github_private_key_pem);
+        let github_webhook_secret = secret(&self.github_webhook_secret);
+        if github_mode.uses_app() {
+            if non_empty(&self.github_app_id).is_none() {
+                errors.push("GITHUB_APP_ID: required when GITHUB_MODE is app or hybrid".into());
+            }
+            match &github_private_key_pem {
+                None => errors.push(
+                    "GITHUB_PRIVATE_KEY_PEM: required when GITHUB_MODE is app or hybrid".into(),
+                ),
+                Some(pem) => {
+                    let pem = pem.expose_secret().replace("\\n", "\n");
+                    if jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).is_err() {
+                        errors.push(
+                            "GITHUB_PRIVATE_KEY_PEM: not an RSA private key in PEM form (download it again from the App's settings)"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            if github_webhook_secret.is_none() {
+                errors.push(
+                    "GITHUB_WEBHOOK_SECRET: required when GITHUB_MODE is app or hybrid".into(),
+                );
+            }
+        }
+
+        let triage_config = non_empty(&self.triage_config).map(PathBuf::from);
+        if let Some(path) = &triage_config
+            && !path.is_file()
+        {
+            errors.push(format!(
+                "TRIAGE_CONFIG: `{}` is not a readable file",
+                path.display()
+            ));
+        }
+
+        let queue_prefix = self.queue_prefix.trim().to_string();
+        if queue_prefix.is_empty()
+            || queue_prefix.len() > 64
+            || !queue_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        {
+            errors.push("QUEUE_PREFIX: 1-64 letters, digits, `-`, `_`, `.`, `:`".into());
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Config {
+            host,
+            port,
+            data_root: PathBuf::from(self.data_root.trim()),
+            database_url: SecretString::from(database_url),
+            redis_url: SecretString::from(redis_url),
+            worker_concurrency,
+            github_mode,
+            github_token: secret(&self.github_token),
+            github_api_url,
+            github_git_url,
+            dashboard_token,
+            dashboard_auth_mode,
+            ops_trigger_token: secret(&self.ops_trigger_token),
+            public_scan_allowed_repos,
+            github_app_id,
+            github_private_key_pem,
+            github_webhook_secret,
+            shutdown_timeout: Duration::from_secs(shutdown_secs),
+            migrate_on_start,
+            log_format,
+            max_body_bytes,
+            request_timeout: Duration::from_secs(request_secs),
+            triage_config,
+            queue_prefix,
+            git_mirror,
+        })
+    }
+}
+
+impl Config {
+    /// Whether `owner/name` may be scanned through the public trigger.
+    pub fn is_allowed(&self, repo: &RepoName) -> bool {
+        let key = repo.key();
+        self.public_scan_allowed_repos
+            .iter()
+            .any(|r| r.key() == key)
+    }
+
+    /// Every secret value configured, for tests that grep logs for leaks.
+    pub fn secret_values(&self) -> Vec<String> {
+        [
+            &self.github_token,
+            &self.dashboard_token,
+            &self.ops_trigger_token,
+            &self.github_private_key_pem,
+            &self.github_webhook_secret,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.expose_secret().to_string())
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Settings {
+        Settings {
+            host: "127.0.0.1".into(),
+            port: "8080".into(),
+            data_root: "/tmp/x".into(),
+            database_url: Some("postgres://u:pw@127.0.0.1:5432/db".into()),
+            redis_url: Some("redis://127.0.0.1:6379/".into()),
+            worker_concurrency: "2".into(),
+            github_mode: "public".into(),
+            github_api_url: "https://api.github.com/".into(),
+            github_git_url: "https://github.com".into(),
+            dashboard_auth_mode: "auto".into(),
+            shutdown_timeout_secs: "25".into(),
+            migrate_on_start: "true".into(),
+            log_format: "text".into(),
+            max_body_bytes: "1048576".into(),
+            request_timeout_secs: "30".into(),
+            queue_prefix: "clawtriage".into(),
+            git_mirror: "on".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn valid_settings_become_a_config_with_trimmed_urls() {
+        let c = base().validate().expect("valid");
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.github_api_url, "https://api.github.com");
+        assert_eq!(c.github_mode, GithubMode::Public);
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_just_the_first() {
+        let mut s = base();
+        s.port = "99999".into();
+        s.github_mode = "bogus".into();
+        s.database_url = None;
+        s.public_scan_allowed_repos = "ok/repo, bad name/x, -bad/x".into();
+        let errs = s.validate().unwrap_err();
+        let text = errs.to_string();
+        assert!(text.contains("PORT"), "{text}");
+        assert!(text.contains("GITHUB_MODE"), "{text}");
+        assert!(text.contains("DATABASE_URL"), "{text}");
+        assert_eq!(
+            errs.0
+                .iter()
+                .filter(|e| e.starts_with("PUBLIC_SCAN_ALLOWED_REPOS"))
+                .count(),
+            2,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn app_mode_needs_app_credentials_and_a_real_key() {
+        let mut s = base();
+        s.github_mode = "app".into();
+        s.github_app_id = Some("123".into());
+        s.github_private_key_pem = Some("not a key".into());
+        let text = s.validate().unwrap_err().to_string();
+        assert!(
+            text.contains("GITHUB_PRIVATE_KEY_PEM: not an RSA private key"),
+            "{text}"
+        );
+        assert!(text.contains("GITHUB_WEBHOOK_SECRET: required"), "{text}");
+    }
+
+    #[test]
+    fn required_dashboard_auth_needs_a_token() {
+        let mut s = base();
+        s.dashboard_auth_mode = "required".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("DASHBOARD_TOKEN")
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut s = base();
+        s.github_token = Some("ghp_supersecret".into());
+        s.ops_trigger_token = Some("ops-secret-value".into());
+        s.database_url = Some("postgres://u:dbpassword@127.0.0.1/db".into());
+        let c = s.validate().unwrap();
+        let debug = format!("{c:?} {s:?}");
+        for leak in ["ghp_supersecret", "ops-secret-value", "dbpassword"] {
+            assert!(!debug.contains(leak), "{leak} leaked in {debug}");
+        }
+    }
+
+    #[test]
+    fn repo_names_follow_github_rules() {
+        assert!(RepoName::parse("microsoft/playwright").is_ok());
+        assert!(RepoName::parse("a-b/c.d_e").is_ok());
+        for bad in [
+            "noslash", "a/..", "a--b/c", "-a/c", "a/c d", "a/c;drop", "../x/y", "a/",
+        ] {
+            assert!(RepoName::parse(bad).is_err(), "{bad}");
+        }
+        let a = RepoName::parse("Foo/Bar").unwrap();
+        assert_eq!(a.key(), "foo/bar");
+    }
+}

@@ -1,0 +1,516 @@
+//! GitHub REST client: one shared connection pool, `Link` pagination, conditional requests
+//! (ETag / 304, remembered in Postgres), primary and secondary rate limits, bounded retries of
+//! 5xx and transport errors. Tokens are never logged.
+
+pub mod types;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, IF_NONE_MATCH, LINK, USER_AGENT};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use types::{FileEntry, PullSummary, RepoInfo};
+
+/// GitHub's cap on the files the REST API lists for one PR.
+pub const MAX_PR_FILES: usize = 3000;
+
+/// Errors at the GitHub edge.
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    /// 404: the repository or PR is gone (or private).
+    #[error("not found on GitHub: {0}")]
+    NotFound(String),
+    /// 401 or a 403 that is not a rate limit.
+    #[error("GitHub refused the request ({status}): {message}")]
+    Forbidden {
+        /// HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
+    /// Retries ran out on 5xx, secondary limits or transport errors.
+    #[error("GitHub unavailable after {attempts} attempts: {last}")]
+    Unavailable {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The primary rate limit is exhausted and resets later than we are willing to wait.
+    #[error("GitHub rate limit exhausted until {reset_at}")]
+    RateLimited {
+        /// Unix time of the reset.
+        reset_at: i64,
+    },
+    /// Another 4xx.
+    #[error("GitHub answered {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
+    /// The body was not the JSON we expected.
+    #[error("unexpected response from GitHub: {0}")]
+    Decode(String),
+    /// The ETag cache could not be read or written.
+    #[error("cache: {0}")]
+    Cache(String),
+}
+
+impl GithubError {
+    /// True when a later retry of the whole job may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            GithubError::Unavailable { .. }
+                | GithubError::RateLimited { .. }
+                | GithubError::Cache(_)
+        )
+    }
+}
+
+/// Retry and wait bounds of the client.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per request for 5xx, secondary limits and transport errors.
+    pub max_attempts: u32,
+    /// First backoff delay; doubled each attempt, with jitter.
+    pub base_delay: Duration,
+    /// Largest single backoff delay.
+    pub max_delay: Duration,
+    /// Longest wait for a primary rate-limit reset before giving up with `RateLimited`.
+    pub max_rate_limit_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+            max_rate_limit_wait: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Counters of one unit of work (a scan), shared by the requests it makes.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    /// Requests sent, including retries and 304s.
+    pub calls: AtomicU32,
+    /// Requests answered 304 Not Modified (they cost no rate limit).
+    pub not_modified: AtomicU32,
+    /// Last `x-ratelimit-remaining` seen (-1 = unknown).
+    pub remaining: AtomicI64,
+    /// Last `x-ratelimit-reset` seen (unix seconds, 0 = unknown).
+    pub reset: AtomicI64,
+}
+
+impl CallStats {
+    /// Fresh counters.
+    pub fn new() -> Arc<Self> {
+        let s = CallStats::default();
+        s.remaining.store(-1, Ordering::Relaxed);
+        Arc::new(s)
+    }
+}
+
+/// One page of a response.
+#[derive(Debug)]
+pub struct Page {
+    /// JSON body (from the network or, after a 304, from the cache).
+    pub body: bytes::Bytes,
+    /// URL of the next page, from the `Link` header.
+    pub next: Option<String>,
+    /// True when GitHub answered 304 and the cached body was used.
+    pub not_modified: bool,
+}
+
+/// The shared client.
+#[derive(Clone)]
+pub struct GithubClient {
+    http: reqwest::Client,
+    api_url: Arc<str>,
+    token: Option<SecretString>,
+    cache: Option<Pool>,
+    retry: RetryPolicy,
+}
+
+/// The `rel="next"` URL of a `Link` header.
+pub fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let mut pieces = part.split(';');
+        let url = pieces.next()?.trim();
+        let is_next = pieces.any(|p| {
+            let p = p.trim();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        (is_next && url.starts_with('<') && url.ends_with('>'))
+            .then(|| url[1..url.len() - 1].to_string())
+    })
+}
+
+fn header_i64(h: &HeaderMap, name: &str) -> Option<i64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+impl GithubClient {
+    /// A client for `api_url`; `token` is optional in public mode; `cache` is the Postgres pool
+    /// holding ETags (None disables conditional requests).
+    pub fn new(
+        api_url: &str,
+        token: Option<SecretString>,
+        cache: Option<Pool>,
+        retry: RetryPolicy,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| format!("could not build the HTTP client: {e}"))?;
+        Ok(GithubClient {
+            http,
+            api_url: Arc::from(api_url.trim_end_matches('/')),
+            token,
+            cache,
+            retry,
+        })
+    }
+
+    /// Whether requests are authenticated (60 requests/hour without a token).
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The API base URL.
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    async fn cached(
+        &self,
+        url: &str,
+    ) -> Result<Option<(String, Vec<u8>, Option<String>)>, GithubError> {
+        let Some(pool) = &self.cache else {
+            return Ok(None);
+        };
+        crate::store::repos::http_cache_get(pool, url)
+            .await
+            .map_err(|e| GithubError::Cache(e.to_string()))
+    }
+
+    /// GET one URL (absolute, or a path under the API base) with retries, rate-limit handling
+    /// and, when `conditional`, ETag revalidation. `token` overrides the client's token (App
+    /// installation tokens).
+    pub async fn get(
+        &self,
+        url: &str,
+        conditional: bool,
+        token: Option<&SecretString>,
+        stats: &CallStats,
+    ) -> Result<Page, GithubError> {
+        let url = if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_string()
+        } else {
+            format!("{}{}", self.api_url, url)
+        };
+        let cached = if conditional {
+            self.cached(&url).await?
+        } else {
+            None
+        };
+        let token = token.or(self.token.as_ref());
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .get(&url)
+                .header(ACCEPT, "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28")
+                .header(USER_AGENT, "clawtriage");
+            if let Some(t) = token {
+                req = req.header(AUTHORIZATION, format!("Bearer {}", t.expose_secret()));
+            }
+            if let Some((etag, _, _)) = &cached {
+                req = req.header(IF_NONE_MATCH, etag.as_str());
+            }
+            stats.calls.fetch_add(1, Ordering::Relaxed);
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let msg = format!("transport error: {}", e.without_url());
+                    self.backoff_or_fail(attempt, &msg, None).await?;
+                    continue;
+                }
+            };
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            if let Some(rem) = header_i64(&headers, "x-ratelimit-remaining") {
+                stats.remaining.store(rem, Ordering::Relaxed);
+            }
+            if let Some(reset) = header_i64(&headers, "x-ratelimit-reset") {
+                stats.reset.store(reset, Ordering::Relaxed);
+            }
+            let path = reqwest::Url::parse(&url)
+                .map(|u| u.path().to_string())
+                .unwrap_or_default();
+            tracing::debug!(method = "GET", path = %path, status = status.as_u16(),
+                remaining = stats.remaining.load(Ordering::Relaxed), "github request");
+
+            if status == StatusCode::NOT_MODIFIED {
+                if let Some((_, body, link)) = cached {
+                    stats.not_modified.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Page {
+                        body: body.into(),
+                        next: link.as_deref().and_then(next_link),
+                        not_modified: true,
+                    });
+                }
+                return Err(GithubError::Decode("304 without a cached body".into()));
+            }
+            if status.is_success() {
+                let link = headers
+                    .get(LINK)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let etag = headers
+                    .get(ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let body = match resp.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let msg = format!("body read failed: {}", e.without_url());
+                        self.backoff_or_fail(attempt, &msg, None).await?;
+                        continue;
+                    }
+                };
+                if let (Some(pool), Some(etag), true) = (&self.cache, etag, conditional) {
+                    crate::store::repos::http_cache_put(pool, &url, &etag, &body, link.as_deref())
+                        .await
+                        .map_err(|e| GithubError::Cache(e.to_string()))?;
+                }
+                self.pace(stats).await?;
+                return Ok(Page {
+                    next: link.as_deref().and_then(next_link),
+                    body,
+                    not_modified: false,
+                });
+            }
+            let message = resp
+                .text()
+                .await
+                .ok()
+                .and_then(|t| {
+                    serde_json::from_str::<serde_json::Value>(&t)
+                        .ok()
+                        .and_then(|v| {
+                            v.get("message")
+                                .and_then(|m| m.as_str())
+                                .map(str::to_string)
+                        })
+                        .or(Some(t.chars().take(200).collect()))
+                })
+                .unwrap_or_default();
+            let retry_after = header_i64(&headers, "retry-after");
+            let remaining = header_i64(&headers, "x-ratelimit-remaining");
+            match status.as_u16() {
+                404 | 410 => return Err(GithubError::NotFound(path)),
+                403 | 429 => {
+                    if let Some(secs) = retry_after {
+                        // Secondary rate limit: GitHub says how long to wait.
+                        let wait = Duration::from_secs(secs.clamp(1, 900) as u64);
+                        tracing::warn!(path = %path, wait_secs = wait.as_secs(), "secondary rate limit");
+                        if attempt >= self.retry.max_attempts {
+                            return Err(GithubError::Unavailable {
+                                attempts: attempt,
+                                last: format!("{status}: {message}"),
+                            });
+                        }
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if remaining == Some(0) {
+                        self.wait_for_reset(stats).await?;
+                        continue;
+                    }
+                    if status.as_u16() == 429 {
+                        self.backoff_or_fail(attempt, &format!("429: {message}"), None)
+                            .await?;
+                        continue;
+                    }
+                    return Err(GithubError::Forbidden {
+                        status: 403,
+                        message,
+                    });
+                }
+                401 => {
+                    return Err(GithubError::Forbidden {
+                        status: 401,
+                        message,
+                    });
+                }
+                s if s >= 500 => {
+                    self.backoff_or_fail(attempt, &format!("{status}: {message}"), retry_after)
+                        .await?;
+                    continue;
+                }
+                s => return Err(GithubError::Status { status: s, message }),
+            }
+        }
+    }
+
+    async fn backoff_or_fail(
+        &self,
+        attempt: u32,
+        last: &str,
+        retry_after: Option<i64>,
+    ) -> Result<(), GithubError> {
+        if attempt >= self.retry.max_attempts {
+            return Err(GithubError::Unavailable {
+                attempts: attempt,
+                last: last.to_string(),
+            });
+        }
+        let exp = self
+            .retry
+            .base_delay
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.retry.max_delay);
+        // Full jitter in [exp/2, exp].
+        let jittered = exp / 2 + exp.mul_f64(fastrand::f64() / 2.0);
+        let wait = retry_after
+            .map(|s| Duration::from_secs(s.clamp(0, 900) as u64))
+            .unwrap_or(jittered);
+        tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %last, "github request failed; retrying");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Sleeps until the primary rate limit resets, if it resets soon enough.
+    async fn wait_for_reset(&self, stats: &CallStats) -> Result<(), GithubError> {
+        let reset = stats.reset.load(Ordering::Relaxed);
+        let now = chrono::Utc::now().timestamp();
+        let wait = (reset - now).max(0) as u64 + 1;
+        if reset == 0 || Duration::from_secs(wait) > self.retry.max_rate_limit_wait {
+            return Err(GithubError::RateLimited { reset_at: reset });
+        }
+        tracing::warn!(
+            wait_secs = wait,
+            "primary rate limit exhausted; waiting for reset"
+        );
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        Ok(())
+    }
+
+    /// After a success: when the budget is spent, wait for the reset before the next request.
+    async fn pace(&self, stats: &CallStats) -> Result<(), GithubError> {
+        if stats.remaining.load(Ordering::Relaxed) == 0 {
+            self.wait_for_reset(stats).await?;
+        }
+        Ok(())
+    }
+
+    /// Decodes a JSON body.
+    pub fn decode<T: serde::de::DeserializeOwned>(page: &Page) -> Result<T, GithubError> {
+        serde_json::from_slice(&page.body).map_err(|e| GithubError::Decode(e.to_string()))
+    }
+
+    /// `GET /repos/{owner}/{repo}`.
+    pub async fn get_repo(
+        &self,
+        owner: &str,
+        repo: &str,
+        stats: &CallStats,
+    ) -> Result<RepoInfo, GithubError> {
+        let page = self
+            .get(&format!("/repos/{owner}/{repo}"), true, None, stats)
+            .await?;
+        Self::decode(&page)
+    }
+
+    /// Open PRs, newest first, at most `max` (pages are fetched only while needed). Returns the
+    /// PRs and whether every page was a 304 (nothing changed since the last scan).
+    pub async fn list_open_pulls(
+        &self,
+        owner: &str,
+        repo: &str,
+        max: Option<usize>,
+        stats: &CallStats,
+    ) -> Result<(Vec<PullSummary>, bool), GithubError> {
+        let mut url = Some(format!(
+            "/repos/{owner}/{repo}/pulls?state=open&sort=created&direction=desc&per_page=100"
+        ));
+        let mut out = Vec::new();
+        let mut all_cached = true;
+        while let Some(u) = url.take() {
+            let page = self.get(&u, true, None, stats).await?;
+            all_cached &= page.not_modified;
+            let items: Vec<PullSummary> = Self::decode(&page)?;
+            let empty = items.is_empty();
+            out.extend(items);
+            if let Some(m) = max
+                && out.len() >= m
+            {
+                out.truncate(m);
+                break;
+            }
+            if !empty {
+                url = page.next;
+            }
+        }
+        Ok((out, all_cached))
+    }
+
+    /// `GET /repos/{owner}/{repo}/pulls/{number}/files`, all pages up to GitHub's 3,000 cap.
+    pub async fn list_files(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: i64,
+        stats: &CallStats,
+    ) -> Result<Vec<FileEntry>, GithubError> {
+        let mut url = Some(format!(
+            "/repos/{owner}/{repo}/pulls/{number}/files?per_page=100"
+        ));
+        let mut out = Vec::new();
+        while let Some(u) = url.take() {
+            let page = self.get(&u, false, None, stats).await?;
+            let items: Vec<FileEntry> = Self::decode(&page)?;
+            let empty = items.is_empty();
+            out.extend(items);
+            if out.len() >= MAX_PR_FILES {
+                out.truncate(MAX_PR_FILES);
+                break;
+            }
+            if !empty {
+                url = page.next;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_is_found_among_other_relations() {
+        let h = r#"<https://api.github.com/repositories/1/pulls?page=2>; rel="next", <https://api.github.com/repositories/1/pulls?page=5>; rel="last""#;
+        assert_eq!(
+            next_link(h).as_deref(),
+            Some("https://api.github.com/repositories/1/pulls?page=2")
+        );
+        let last_only = r#"<https://x/y?page=1>; rel="first", <https://x/y?page=4>; rel="prev""#;
+        assert_eq!(next_link(last_only), None);
+        assert_eq!(next_link(""), None);
+    }
+}

@@ -1,0 +1,345 @@
+//! The Redis-backed job queue (apalis): job types, their ids, pushing with de-duplication, and
+//! the workers. Jobs carry ids only, never diffs; every handler is idempotent because delivery
+//! is at-least-once (a worker that dies mid-job has its job re-run by another worker).
+
+pub mod analyse;
+pub mod scan;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use apalis::layers::retry::HasherRng;
+use apalis::layers::retry::backoff::{ExponentialBackoffMaker, MakeBackoff};
+use apalis::prelude::*;
+use apalis_redis::{Config as QueueConfig, ConnectionManager, RedisStorage};
+use serde::{Deserialize, Serialize};
+
+use crate::state::AppState;
+
+/// Attempts (in-process retries included) after which a job is given up and marked failed.
+pub const MAX_ATTEMPTS: usize = 5;
+/// How long an idempotency key blocks a re-push of the same job id.
+const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Worker heartbeat; an orphaned job is re-enqueued after `HEARTBEAT * MISSED_HEARTBEATS`.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const MISSED_HEARTBEATS: usize = 3;
+/// How often an idle worker looks for new jobs.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Errors at the queue's edge.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Redis cannot be reached.
+    #[error("redis unavailable: {0}")]
+    Redis(String),
+    /// A job id would not read back identically from apalis (it would poison the worker).
+    #[error("job id `{0}` does not round-trip through apalis TaskId")]
+    BadId(String),
+    /// The payload did not serialise.
+    #[error("job payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+/// Whether a push created a job or found the same id already queued or done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// A new job was queued.
+    Enqueued,
+    /// A job with this id exists already; nothing was queued.
+    Duplicate,
+}
+
+/// Scan one repository's open PRs (`public-pr-scan`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanJob {
+    /// Repository owner.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// Snapshot id: the same snapshot scans once.
+    pub snapshot: String,
+    /// Cap on the open PRs listed (newest first).
+    pub max_open_prs: Option<u32>,
+}
+
+impl ScanJob {
+    /// `scan:{owner}/{repo}:{snapshot}`.
+    pub fn job_id(&self) -> String {
+        format!(
+            "scan:{}/{}:{}",
+            self.owner.to_ascii_lowercase(),
+            self.repo.to_ascii_lowercase(),
+            self.snapshot
+        )
+    }
+}
+
+/// Analyse one PR head.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyseJob {
+    /// Repository row id.
+    pub repo_id: i64,
+    /// Repository owner.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// PR number.
+    pub number: i64,
+    /// Head commit.
+    pub head_sha: String,
+    /// Retry generation: bumped when a head whose analysis failed is queued again by a later scan.
+    #[serde(default)]
+    pub generation: u32,
+}
+
+impl AnalyseJob {
+    /// `analyse:{owner}/{repo}:{number}:{head_sha}` (with `:g{n}` for re-tries of a failed head).
+    pub fn job_id(&self) -> String {
+        let base = format!(
+            "analyse:{}/{}:{}:{}",
+            self.owner.to_ascii_lowercase(),
+            self.repo.to_ascii_lowercase(),
+            self.number,
+            self.head_sha
+        );
+        if self.generation == 0 {
+            base
+        } else {
+            format!("{base}:g{}", self.generation)
+        }
+    }
+}
+
+/// Checks that apalis reads the id back exactly as written (see rust-stack.md: ids like `0042`
+/// come back as `42` and kill the worker).
+pub fn checked_task_id(id: &str) -> Result<TaskId, JobError> {
+    match TaskId::from_str(id) {
+        Ok(t) if t.to_string() == id => Ok(t),
+        _ => Err(JobError::BadId(id.to_string())),
+    }
+}
+
+/// Both queues and a raw connection for health checks.
+#[derive(Clone)]
+pub struct Queues {
+    conn: ConnectionManager,
+    /// Storage of scan jobs.
+    pub scan: RedisStorage<ScanJob>,
+    /// Storage of analyse jobs.
+    pub analyse: RedisStorage<AnalyseJob>,
+    /// Unix time of the last worker heartbeat seen (0 = none yet).
+    last_heartbeat: Arc<AtomicI64>,
+}
+
+fn queue_config(name: &str) -> QueueConfig {
+    QueueConfig::default()
+        .queue(name)
+        .idempotency_ttl(Some(IDEMPOTENCY_TTL))
+        .heartbeat_interval(HEARTBEAT)
+        .missed_heartbeats(MISSED_HEARTBEATS)
+}
+
+impl Queues {
+    /// Connects to Redis. `prefix` namespaces the queues (tests use a unique one each).
+    pub async fn connect(redis_url: &str, prefix: &str) -> Result<Self, JobError> {
+        let conn = tokio::time::timeout(Duration::from_secs(10), apalis_redis::connect(redis_url))
+            .await
+            .map_err(|_| JobError::Redis("connect timed out".into()))?
+            .map_err(|e| JobError::Redis(e.to_string()))?;
+        let scan =
+            RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:scan")));
+        let analyse =
+            RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:analyse")));
+        Ok(Queues {
+            conn,
+            scan,
+            analyse,
+            last_heartbeat: Arc::new(AtomicI64::new(0)),
+        })
+    }
+
+    /// `PING`, bounded in time: the health check.
+    pub async fn ping(&self) -> Result<(), JobError> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("PING");
+        let fut = cmd.query_async::<String>(&mut conn);
+        match tokio::time::timeout(Duration::from_secs(2), fut).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(JobError::Redis(e.to_string())),
+            Err(_) => Err(JobError::Redis("timed out".into())),
+        }
+    }
+
+    /// Seconds since a worker last reported a heartbeat, if any did.
+    pub fn worker_heartbeat_age(&self) -> Option<i64> {
+        let t = self.last_heartbeat.load(Ordering::Relaxed);
+        (t > 0).then(|| chrono::Utc::now().timestamp() - t)
+    }
+
+    async fn push<T: Serialize>(
+        &self,
+        cfg: &QueueConfig,
+        id: &str,
+        payload: &T,
+        delay: Option<Duration>,
+    ) -> Result<PushOutcome, JobError> {
+        let task_id = checked_task_id(id)?;
+        let bytes = serde_json::to_vec(payload)?;
+        let mut builder = TaskBuilder::new(bytes).task_id(task_id).idempotency_key(id);
+        if let Some(d) = delay {
+            builder = builder.run_after(d);
+        }
+        let task = builder.build();
+        let mut conn = self.conn.clone();
+        let (queued, scheduled) = apalis_redis::queries::push_tasks(&mut conn, cfg, &[task])
+            .await
+            .map_err(|e| JobError::Redis(e.to_string()))?;
+        Ok(if queued + scheduled > 0 {
+            PushOutcome::Enqueued
+        } else {
+            PushOutcome::Duplicate
+        })
+    }
+
+    /// Queues a scan; a second push of the same snapshot is a no-op.
+    pub async fn push_scan(&self, job: &ScanJob) -> Result<PushOutcome, JobError> {
+        self.push(self.scan.get_config(), &job.job_id(), job, None)
+            .await
+    }
+
+    /// Queues an analysis; a second push of the same head is a no-op.
+    pub async fn push_analyse(&self, job: &AnalyseJob) -> Result<PushOutcome, JobError> {
+        self.push(self.analyse.get_config(), &job.job_id(), job, None)
+            .await
+    }
+}
+
+/// A unique worker name per process (apalis refuses a name that heartbeated recently, and a
+/// restarted process would otherwise kill its own worker).
+fn worker_name(kind: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()))
+        .unwrap_or_else(|_| "local".into());
+    format!(
+        "{kind}-{host}-{}-{:08x}",
+        std::process::id(),
+        fastrand::u32(..)
+    )
+}
+
+/// Turns a handler error into what apalis should do with it: retry (with backoff, then again
+/// from Redis) while attempts remain, give up (`AbortError`) after [`MAX_ATTEMPTS`] or for
+/// errors that retrying cannot fix.
+pub fn into_apalis_error(err: anyhow::Error, attempt: &Attempt, permanent: bool) -> BoxDynError {
+    if permanent || attempt.current() >= MAX_ATTEMPTS {
+        Box::new(AbortError::new(std::io::Error::other(format!("{err:#}"))))
+    } else {
+        err.into()
+    }
+}
+
+/// Runs the scan and analyse workers until `shutdown` resolves, then lets running jobs finish
+/// within `shutdown_timeout`.
+pub async fn run_workers(
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let concurrency = state.config.worker_concurrency;
+    let scan_name = worker_name("scan");
+    let analyse_name = worker_name("analyse");
+    let heartbeat = state.queues.last_heartbeat.clone();
+    let backoff = || {
+        ExponentialBackoffMaker::new(
+            Duration::from_millis(500),
+            Duration::from_secs(20),
+            0.5,
+            HasherRng::default(),
+        )
+        .map(|mut m| m.make_backoff())
+    };
+    let scan_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+    let analyse_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+
+    let scan_storage = state.queues.scan.clone();
+    let analyse_storage = state.queues.analyse.clone();
+    let scan_state = state.clone();
+    let analyse_state = state.clone();
+    let monitor = Monitor::new()
+        .shutdown_timeout(state.config.shutdown_timeout)
+        .on_event(move |ctx, event| match event {
+            Event::HeartBeat | Event::Start => {
+                heartbeat.store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+            }
+            Event::Error(e) => tracing::warn!(worker = %ctx.name(), error = %e, "job error"),
+            Event::Exit => tracing::info!(worker = %ctx.name(), "worker exited"),
+            _ => {}
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(scan_name.clone())
+                .backend(scan_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(concurrency.min(2))
+                .retry(apalis::prelude::RetryPolicy::retries(2).with_backoff(scan_backoff.clone()))
+                .timeout(Duration::from_secs(6 * 3600))
+                .catch_panic()
+                .enable_tracing()
+                .data(scan_state.clone())
+                .build(scan::handle)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(analyse_name.clone())
+                .backend(analyse_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(concurrency)
+                .retry(
+                    apalis::prelude::RetryPolicy::retries(2).with_backoff(analyse_backoff.clone()),
+                )
+                .timeout(Duration::from_secs(600))
+                .catch_panic()
+                .enable_tracing()
+                .data(analyse_state.clone())
+                .build(analyse::handle)
+        });
+    monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            Ok(())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("workers stopped with an error: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_follow_the_design_and_round_trip() {
+        let scan = ScanJob {
+            owner: "Microsoft".into(),
+            repo: "playwright".into(),
+            snapshot: "2026-11-22T14".into(),
+            max_open_prs: None,
+        };
+        assert_eq!(scan.job_id(), "scan:microsoft/playwright:2026-11-22T14");
+        checked_task_id(&scan.job_id()).unwrap();
+        let a = AnalyseJob {
+            repo_id: 1,
+            owner: "o".into(),
+            repo: "r".into(),
+            number: 42,
+            head_sha: "0123abc".into(),
+            generation: 0,
+        };
+        assert_eq!(a.job_id(), "analyse:o/r:42:0123abc");
+        checked_task_id(&a.job_id()).unwrap();
+    }
+
+    #[test]
+    fn ids_that_apalis_would_rewrite_are_refused() {
+        assert!(checked_task_id("0042").is_err());
+        assert!(checked_task_id("42").is_ok());
+    }
+}

@@ -1,0 +1,191 @@
+//! The `public-pr-scan` job: list the open PRs (conditional requests, newest first, capped),
+//! upsert them, close the ones that left the open list, and queue one analysis per head not yet
+//! analysed with the current versions. Safe to run twice: every step is an upsert, counters are
+//! counted from rows, and analysis pushes de-duplicate by job id.
+
+use std::sync::atomic::Ordering;
+
+use apalis::prelude::*;
+use chrono::{TimeZone, Utc};
+
+use super::{AnalyseJob, ScanJob, into_apalis_error};
+use crate::github::{CallStats, GithubError};
+use crate::state::AppState;
+use crate::store::analysis::{self, Versions};
+use crate::store::{StoreError, repos, scans};
+
+/// Why a scan failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// GitHub failed.
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    /// Postgres failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Redis failed.
+    #[error(transparent)]
+    Queue(#[from] super::JobError),
+}
+
+impl ScanError {
+    fn is_permanent(&self) -> bool {
+        match self {
+            ScanError::Github(e) => !e.is_transient(),
+            ScanError::Store(e) => !e.is_transient(),
+            ScanError::Queue(super::JobError::BadId(_)) => true,
+            ScanError::Queue(_) => false,
+        }
+    }
+}
+
+/// apalis entry point.
+pub async fn handle(
+    job: ScanJob,
+    state: Data<AppState>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let job_id = job.job_id();
+    let stats = CallStats::new();
+    let result = run(&state, &job, &stats).await;
+    save_budget(&state, &job_id, &stats).await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let permanent = e.is_permanent();
+            let last = permanent || attempt.current() >= super::MAX_ATTEMPTS;
+            tracing::warn!(scan = %job_id, attempt = attempt.current(), permanent, error = %e, "scan failed");
+            if last && let Err(err) = scans::fail_scan(&state.pool, &job_id, &e.to_string()).await {
+                tracing::error!(scan = %job_id, error = %err, "could not record scan failure");
+            }
+            Err(into_apalis_error(e.into(), &attempt, permanent))
+        }
+    }
+}
+
+async fn save_budget(state: &AppState, job_id: &str, stats: &CallStats) {
+    let remaining = stats.remaining.load(Ordering::Relaxed);
+    let reset = stats.reset.load(Ordering::Relaxed);
+    let calls = stats.calls.load(Ordering::Relaxed) as i32;
+    let reset_at = (reset > 0)
+        .then(|| Utc.timestamp_opt(reset, 0).single())
+        .flatten();
+    let remaining = (remaining >= 0).then_some(remaining as i32);
+    if let Err(e) = scans::record_calls(&state.pool, job_id, calls, remaining, reset_at).await {
+        tracing::warn!(scan = %job_id, error = %e, "could not record API budget");
+    }
+}
+
+/// The scan itself.
+pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(), ScanError> {
+    let job_id = job.job_id();
+    // Scans pushed by cron or the CLI have no row yet.
+    scans::create_scan(
+        &state.pool,
+        &scans::NewScan {
+            job_id: &job_id,
+            owner: &job.owner,
+            repo: &job.repo,
+            snapshot: &job.snapshot,
+            trigger: "queue",
+            actor: None,
+            max_open_prs: job.max_open_prs.map(|m| m as i32),
+        },
+    )
+    .await?;
+    let gh = &state.github;
+    let info = gh.get_repo(&job.owner, &job.repo, stats).await?;
+    let repo_id = {
+        let c = state.pool.get().await.map_err(StoreError::from)?;
+        repos::upsert_repo(&c, &job.owner, &job.repo, Some(&info.default_branch)).await?
+    };
+    let (auth, notes) = if gh.has_token() {
+        ("token", serde_json::json!([]))
+    } else {
+        (
+            "anonymous",
+            serde_json::json!([
+                "No GITHUB_TOKEN: GitHub allows 60 requests per hour without one; large scans will wait for rate-limit resets."
+            ]),
+        )
+    };
+    scans::start_scan(&state.pool, &job_id, repo_id, auth, &notes).await?;
+
+    let max = job.max_open_prs.map(|m| m as usize);
+    let (pulls, _unchanged_list) = gh
+        .list_open_pulls(&job.owner, &job.repo, max, stats)
+        .await?;
+    let v = Versions::current(&state.triage);
+
+    let numbers: Vec<i64> = pulls.iter().map(|p| p.number).collect();
+    {
+        let mut c = state.pool.get().await.map_err(StoreError::from)?;
+        let tx = c.transaction().await.map_err(StoreError::from)?;
+        for pr in &pulls {
+            repos::upsert_pull(&tx, repo_id, pr).await?;
+            let status =
+                analysis::analysis_status(&tx, repo_id, pr.number, &pr.head.sha, v).await?;
+            let unchanged = status.as_deref() == Some("done");
+            scans::add_scan_pr(&tx, &job_id, pr.number, &pr.head.sha, unchanged).await?;
+        }
+        // With a cap, PRs beyond it were not listed: only a full listing can tell what closed.
+        if max.is_none() || pulls.len() < max.unwrap_or(usize::MAX) {
+            let closed = repos::close_vanished(&tx, repo_id, &numbers).await?;
+            if closed > 0 {
+                tracing::info!(scan = %job_id, closed, "PRs left the open list");
+            }
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+    }
+
+    // One fetch brings every PR head into the local mirror; analyses diff locally and fall back
+    // to the REST files endpoint for heads the mirror lacks.
+    let pending = scans::pending_prs(&state.pool, &job_id).await?;
+    if let Some(mirror) = &state.mirror
+        && !pending.is_empty()
+    {
+        let mut bases: Vec<&str> = pulls.iter().map(|p| p.base.branch.as_str()).collect();
+        bases.push(&info.default_branch);
+        bases.sort_unstable();
+        bases.dedup();
+        if let Err(e) = mirror.sync(&job.owner, &job.repo, &bases).await {
+            tracing::warn!(scan = %job_id, error = %e, "git mirror unavailable; using the REST files endpoint");
+            scans::add_note(
+                &state.pool,
+                &job_id,
+                &format!("git mirror unavailable ({e}); diffs come from the REST files endpoint"),
+            )
+            .await?;
+        }
+    }
+    // Postgres first, then the queue: a crash in between re-runs this job, which pushes again.
+    for (number, head_sha) in &pending {
+        let c = state.pool.get().await.map_err(StoreError::from)?;
+        let failed_before = analysis::analysis_status(&c, repo_id, *number, head_sha, v)
+            .await?
+            .as_deref()
+            == Some("failed");
+        drop(c);
+        let generation = if failed_before {
+            // A head whose analysis failed is tried again, at most once a minute.
+            (Utc::now().timestamp() / 60) as u32
+        } else {
+            0
+        };
+        state
+            .queues
+            .push_analyse(&AnalyseJob {
+                repo_id,
+                owner: job.owner.clone(),
+                repo: job.repo.clone(),
+                number: *number,
+                head_sha: head_sha.clone(),
+                generation,
+            })
+            .await?;
+    }
+    scans::finish_listing(&state.pool, &job_id).await?;
+    tracing::info!(scan = %job_id, listed = pulls.len(), queued = pending.len(),
+        api_calls = stats.calls.load(Ordering::Relaxed), "scan listed");
+    Ok(())
+}

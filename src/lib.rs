@@ -1,0 +1,16 @@
+//! ClawTriage: a self-hosted appliance that finds duplicate pull requests.
+//!
+//! Data flows one way: `github` (fetch) → `triage` (pure analysis) → `store` (Postgres) →
+//! `api` (serve). `jobs` moves work between them through Redis.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod eval;
+pub mod git;
+pub mod github;
+pub mod jobs;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod triage;

@@ -1,0 +1,180 @@
+//! `serve`: the HTTP server and the job workers in one process, sharing one state, with a
+//! graceful shutdown on SIGTERM/SIGINT (stop accepting, let running requests and jobs finish
+//! within the bound, close the pools).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::github::{GithubClient, RetryPolicy};
+use crate::jobs::{self, Queues};
+use crate::state::AppState;
+use crate::triage::TriageConfig;
+
+/// Loads the triage configuration: the file named by TRIAGE_CONFIG, or the built-in defaults.
+pub fn load_triage_config(config: &Config) -> anyhow::Result<TriageConfig> {
+    match &config.triage_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("TRIAGE_CONFIG: cannot read {}", path.display()))?;
+            TriageConfig::from_toml_str(&text)
+                .with_context(|| format!("TRIAGE_CONFIG: {} is invalid", path.display()))
+        }
+        None => Ok(TriageConfig::default()),
+    }
+}
+
+/// Connects everything the appliance needs. Postgres and Redis may still be starting: the pools
+/// connect lazily and reconnect by themselves.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let pool = crate::store::connect(config.database_url.expose_secret(), 16)
+        .map_err(anyhow::Error::msg)?;
+    let queues = Queues::connect(config.redis_url.expose_secret(), &config.queue_prefix)
+        .await
+        .context("cannot connect to Redis (REDIS_URL)")?;
+    let github = GithubClient::new(
+        &config.github_api_url,
+        config.github_token.clone(),
+        Some(pool.clone()),
+        RetryPolicy::default(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let triage = load_triage_config(&config)?;
+    let mirror = config
+        .git_mirror
+        .then(|| crate::git::Mirror::new(&config.data_root, &config.github_git_url));
+    Ok(AppState {
+        mirror,
+        config: Arc::new(config),
+        pool,
+        queues,
+        github,
+        triage: Arc::new(triage),
+    })
+}
+
+/// Applies migrations, retrying for a bounded time while Postgres starts.
+pub async fn migrate_with_retry(
+    pool: &deadpool_postgres::Pool,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match crate::store::migrate(pool).await {
+            Ok(applied) => {
+                if applied.is_empty() {
+                    tracing::info!("database schema is up to date");
+                } else {
+                    tracing::info!(?applied, "applied migrations");
+                }
+                return Ok(());
+            }
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "database not ready; retrying migrations");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("applying migrations failed"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received; shutting down"),
+        _ = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+}
+
+/// Runs the server and the workers until `shutdown` resolves, then drains both within the
+/// configured bound. `ready` receives the bound address (tests bind port 0).
+pub async fn run(
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+) -> anyhow::Result<()> {
+    let config = state.config.clone();
+    if config.migrate_on_start {
+        migrate_with_retry(&state.pool, Duration::from_secs(30)).await?;
+    }
+    if config.ops_trigger_token.is_none() {
+        tracing::warn!(
+            "OPS_TRIGGER_TOKEN is not set: POST /api/ops/public-scan answers 401 to every call"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, mode = ?config.github_mode, "clawtriage listening");
+    if let Some(tx) = ready {
+        let _ = tx.send(addr);
+    }
+
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let wait = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let app = crate::api::router(state.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown(wait(rx.clone()));
+    let workers = jobs::run_workers(state.clone(), wait(rx.clone()));
+    let server = tokio::spawn(async move { server.await });
+    let workers = tokio::spawn(workers);
+
+    // After the signal, everything must be done within the bound (plus a little for closing).
+    let bound = config.shutdown_timeout + Duration::from_secs(2);
+    let mut rx2 = rx.clone();
+    let drained = async {
+        let (s, w) = tokio::join!(server, workers);
+        (s, w)
+    };
+    tokio::pin!(drained);
+    let (s, w) = tokio::select! {
+        r = &mut drained => r,
+        _ = async {
+            let _ = rx2.wait_for(|v| *v).await;
+            tokio::time::sleep(bound).await;
+        } => {
+            tracing::warn!(bound_secs = bound.as_secs(), "shutdown bound reached; exiting with work unfinished (it will be re-run)");
+            state.pool.close();
+            return Ok(());
+        }
+    };
+    state.pool.close();
+    match s {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e).context("HTTP server failed"),
+        Err(e) => return Err(e).context("HTTP server task failed"),
+    }
+    match w {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "workers stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "worker task failed"),
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}

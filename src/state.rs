@@ -1,0 +1,28 @@
+//! The state shared by HTTP handlers and job handlers.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+
+use crate::config::Config;
+use crate::git::Mirror;
+use crate::github::GithubClient;
+use crate::jobs::Queues;
+use crate::triage::TriageConfig;
+
+/// Cheap to clone: everything inside is shared.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// Postgres pool.
+    pub pool: Pool,
+    /// Redis queues.
+    pub queues: Queues,
+    /// GitHub REST client.
+    pub github: GithubClient,
+    /// Triage engine configuration.
+    pub triage: Arc<TriageConfig>,
+    /// Local git mirrors (None when GIT_MIRROR=off).
+    pub mirror: Option<Mirror>,
+}

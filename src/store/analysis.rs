@@ -1,0 +1,437 @@
+//! Analyses of PR heads: signatures, files with channels, index keys and candidate edges.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Pool};
+
+use super::{StoreError, StoreResult};
+use crate::triage::{self, Analysis, Edge, Signature};
+
+/// GitHub's word for a file status.
+fn status_word(s: triage::FileStatus) -> &'static str {
+    use triage::FileStatus::*;
+    match s {
+        Added => "added",
+        Removed => "removed",
+        Modified => "modified",
+        Renamed => "renamed",
+        Copied => "copied",
+        Changed => "changed",
+        Unchanged => "unchanged",
+    }
+}
+
+/// The versions every derived row carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    /// Signature format.
+    pub signature: i32,
+    /// Scoring algorithm.
+    pub algorithm: i32,
+    /// Triage config.
+    pub config: i32,
+}
+
+impl Versions {
+    /// The versions of this build with the given triage config.
+    pub fn current(cfg: &triage::TriageConfig) -> Self {
+        Versions {
+            signature: triage::SIGNATURE_VERSION,
+            algorithm: triage::ALGORITHM_VERSION,
+            config: cfg.config_version,
+        }
+    }
+}
+
+/// What the analyse job needs of a PR row.
+#[derive(Debug, Clone)]
+pub struct PrRow {
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Author login.
+    pub author: String,
+    /// Current head.
+    pub head_sha: String,
+    /// open | closed | merged.
+    pub state: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Base branch.
+    pub base_ref: String,
+}
+
+/// Loads a PR.
+pub async fn load_pr(pool: &Pool, repo_id: i64, number: i64) -> StoreResult<PrRow> {
+    let c = pool.get().await?;
+    let r = c
+        .query_opt(
+            "SELECT title, body, author, head_sha, state, created_at, base_ref FROM pull_requests
+             WHERE repo_id = $1 AND number = $2",
+            &[&repo_id, &number],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(PrRow {
+        title: r.get(0),
+        body: r.get(1),
+        author: r.get(2),
+        head_sha: r.get(3),
+        state: r.get(4),
+        created_at: r.get(5),
+        base_ref: r.get(6),
+    })
+}
+
+/// The status of a head's analysis with these versions (`done`, `failed`, `running`), if any,
+/// and the number of failed attempts so far.
+pub async fn analysis_status(
+    c: &impl GenericClient,
+    repo_id: i64,
+    number: i64,
+    head_sha: &str,
+    v: Versions,
+) -> StoreResult<Option<String>> {
+    let row = c
+        .query_opt(
+            "SELECT status FROM analysis_runs WHERE repo_id = $1 AND number = $2 AND head_sha = $3
+               AND signature_version = $4 AND algorithm_version = $5 AND config_version = $6",
+            &[
+                &repo_id,
+                &number,
+                &head_sha,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+            ],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Records that an analysis started (or started again); returns the attempt number.
+pub async fn begin_analysis(
+    pool: &Pool,
+    repo_id: i64,
+    number: i64,
+    head_sha: &str,
+    v: Versions,
+) -> StoreResult<i32> {
+    let c = pool.get().await?;
+    let row = c
+        .query_one(
+            "INSERT INTO analysis_runs (repo_id, number, head_sha, signature_version, algorithm_version,
+                 config_version, status, attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, 'running', 1)
+             ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
+             DO UPDATE SET status = CASE WHEN analysis_runs.status = 'done' THEN 'done' ELSE 'running' END,
+                           attempts = analysis_runs.attempts + 1, error = NULL, started_at = now()
+             RETURNING attempts",
+            &[&repo_id, &number, &head_sha, &v.signature, &v.algorithm, &v.config],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Marks an analysis finished.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_analysis(
+    pool: &Pool,
+    repo_id: i64,
+    number: i64,
+    head_sha: &str,
+    v: Versions,
+    status: &str,
+    source: Option<&str>,
+    degraded: &[String],
+    candidates: i32,
+    error: Option<&str>,
+) -> StoreResult<()> {
+    let c = pool.get().await?;
+    let degraded = serde_json::to_value(degraded).map_err(|e| StoreError::Decode(e.to_string()))?;
+    c.execute(
+        "UPDATE analysis_runs SET status = $7, source = COALESCE($8, source), degraded = $9,
+             candidates = $10, error = $11, finished_at = now()
+         WHERE repo_id = $1 AND number = $2 AND head_sha = $3 AND signature_version = $4
+           AND algorithm_version = $5 AND config_version = $6",
+        &[
+            &repo_id,
+            &number,
+            &head_sha,
+            &v.signature,
+            &v.algorithm,
+            &v.config,
+            &status,
+            &source,
+            &degraded,
+            &candidates,
+            &error,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Stores a head's files, signature and index keys in one transaction, replacing what an older
+/// head of the same PR had. `keys` is empty for PRs that must not be matched (bots, closed).
+pub async fn save_signature(
+    pool: &Pool,
+    repo_id: i64,
+    number: i64,
+    head_sha: &str,
+    v: Versions,
+    analysis: &Analysis,
+    keys: &[String],
+) -> StoreResult<()> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    tx.execute(
+        "DELETE FROM pr_files WHERE repo_id = $1 AND number = $2",
+        &[&repo_id, &number],
+    )
+    .await?;
+    let stmt = tx
+        .prepare(
+            "INSERT INTO pr_files (repo_id, number, head_sha, path, previous_path, status, additions,
+                 deletions, channel, is_binary, truncated, signature_version, config_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    for f in &analysis.files {
+        let additions = f.additions as i32;
+        let deletions = f.deletions as i32;
+        tx.execute(
+            &stmt,
+            &[
+                &repo_id,
+                &number,
+                &head_sha,
+                &f.path,
+                &f.previous_path,
+                &status_word(f.status),
+                &additions,
+                &deletions,
+                &f.channel.as_str(),
+                &f.binary,
+                &f.truncated,
+                &v.signature,
+                &v.config,
+            ],
+        )
+        .await?;
+    }
+    let sig =
+        serde_json::to_value(&analysis.signature).map_err(|e| StoreError::Decode(e.to_string()))?;
+    let sizes = serde_json::to_value(analysis.channel_sizes)
+        .map_err(|e| StoreError::Decode(e.to_string()))?;
+    tx.execute(
+        "DELETE FROM pr_signatures WHERE repo_id = $1 AND number = $2 AND head_sha <> $3",
+        &[&repo_id, &number, &head_sha],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO pr_signatures (repo_id, number, head_sha, signature_version, config_version,
+             signature, channel_sizes, is_bot)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (repo_id, number, head_sha, signature_version, config_version)
+         DO UPDATE SET signature = $6, channel_sizes = $7, is_bot = $8",
+        &[
+            &repo_id,
+            &number,
+            &head_sha,
+            &v.signature,
+            &v.config,
+            &sig,
+            &sizes,
+            &analysis.is_bot,
+        ],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM index_keys WHERE repo_id = $1 AND number = $2",
+        &[&repo_id, &number],
+    )
+    .await?;
+    if !keys.is_empty() {
+        tx.execute(
+            "INSERT INTO index_keys (repo_id, key, number, head_sha, signature_version, config_version)
+             SELECT $1, k, $2, $3, $4, $5 FROM unnest($6::text[]) AS k
+             ON CONFLICT DO NOTHING",
+            &[&repo_id, &number, &head_sha, &v.signature, &v.config, &keys],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// For each key, the open PRs (current heads) that carry it, and how many PRs carry it in all
+/// (the document frequency the engine uses to discount common keys). Keys carried by more than
+/// `max_postings` PRs return no numbers (they are too common to pick candidates by) but keep
+/// their count.
+pub async fn postings(
+    pool: &Pool,
+    repo_id: i64,
+    v: Versions,
+    keys: &[String],
+    max_postings: i64,
+) -> StoreResult<(Vec<(String, Vec<u64>)>, BTreeMap<String, u32>)> {
+    let c = pool.get().await?;
+    let rows = c
+        .query(
+            "WITH counts AS (
+                 SELECT key, count(*) AS n FROM index_keys
+                 WHERE repo_id = $1 AND signature_version = $2 AND config_version = $3 AND key = ANY($4)
+                 GROUP BY key)
+             SELECT c.key, c.n,
+                    CASE WHEN c.n <= $5 THEN
+                      (SELECT array_agg(k.number ORDER BY k.number) FROM index_keys k
+                       WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
+                         AND k.key = c.key)
+                    END
+             FROM counts c ORDER BY c.key",
+            &[&repo_id, &v.signature, &v.config, &keys, &max_postings],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut counts = BTreeMap::new();
+    for r in rows {
+        let key: String = r.get(0);
+        let n: i64 = r.get(1);
+        let numbers: Option<Vec<i64>> = r.get(2);
+        counts.insert(key.clone(), n as u32);
+        out.push((
+            key,
+            numbers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| n as u64)
+                .collect(),
+        ));
+    }
+    Ok((out, counts))
+}
+
+/// Current-head signatures (with these versions) of open PRs among `numbers`.
+pub async fn load_signatures(
+    pool: &Pool,
+    repo_id: i64,
+    v: Versions,
+    numbers: &[i64],
+) -> StoreResult<Vec<(i64, String, Signature)>> {
+    let c = pool.get().await?;
+    let rows = c
+        .query(
+            "SELECT s.number, s.head_sha, s.signature FROM pr_signatures s
+             JOIN pull_requests p ON p.repo_id = s.repo_id AND p.number = s.number AND p.head_sha = s.head_sha
+             WHERE s.repo_id = $1 AND s.signature_version = $2 AND s.config_version = $3
+               AND s.number = ANY($4) AND p.state = 'open' AND NOT s.is_bot
+             ORDER BY s.number",
+            &[&repo_id, &v.signature, &v.config, &numbers],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let value: serde_json::Value = r.get(2);
+        let sig: Signature =
+            serde_json::from_value(value).map_err(|e| StoreError::Decode(e.to_string()))?;
+        out.push((r.get(0), r.get(1), sig));
+    }
+    Ok(out)
+}
+
+/// One scored pair to store.
+pub struct EdgeRow<'a> {
+    /// The other PR.
+    pub other_number: i64,
+    /// Its head.
+    pub other_head_sha: &'a str,
+    /// Score and evidence from `number`'s side.
+    pub edge: &'a Edge,
+    /// Score and evidence from the other side.
+    pub reverse: &'a Edge,
+}
+
+/// Replaces the edges a head found, storing both directions of each pair, and removes edges that
+/// point at older heads of this PR. Edges other PRs found to this head are kept.
+pub async fn save_edges(
+    pool: &Pool,
+    repo_id: i64,
+    number: i64,
+    head_sha: &str,
+    v: Versions,
+    edges: &[EdgeRow<'_>],
+) -> StoreResult<()> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    tx.execute(
+        "DELETE FROM candidate_edges WHERE repo_id = $1 AND
+           ((number = $2) OR (other_number = $2 AND other_head_sha <> $3))",
+        &[&repo_id, &number, &head_sha],
+    )
+    .await?;
+    let stmt = tx
+        .prepare(
+            "INSERT INTO candidate_edges (repo_id, number, head_sha, other_number, other_head_sha,
+                 category, final_score, scores, evidence, signature_version, algorithm_version, config_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (repo_id, number, head_sha, other_number, other_head_sha) DO UPDATE SET
+                 category = EXCLUDED.category, final_score = EXCLUDED.final_score,
+                 scores = EXCLUDED.scores, evidence = EXCLUDED.evidence,
+                 signature_version = EXCLUDED.signature_version,
+                 algorithm_version = EXCLUDED.algorithm_version,
+                 config_version = EXCLUDED.config_version, created_at = now()",
+        )
+        .await?;
+    let json = |e: &Edge| -> StoreResult<(serde_json::Value, serde_json::Value)> {
+        Ok((
+            serde_json::to_value(&e.scores).map_err(|x| StoreError::Decode(x.to_string()))?,
+            serde_json::to_value(&e.evidence).map_err(|x| StoreError::Decode(x.to_string()))?,
+        ))
+    };
+    for e in edges {
+        let (s1, ev1) = json(e.edge)?;
+        let (s2, ev2) = json(e.reverse)?;
+        tx.execute(
+            &stmt,
+            &[
+                &repo_id,
+                &number,
+                &head_sha,
+                &e.other_number,
+                &e.other_head_sha,
+                &e.edge.category.as_str(),
+                &e.edge.final_score,
+                &s1,
+                &ev1,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+            ],
+        )
+        .await?;
+        tx.execute(
+            &stmt,
+            &[
+                &repo_id,
+                &e.other_number,
+                &e.other_head_sha,
+                &number,
+                &head_sha,
+                &e.reverse.category.as_str(),
+                &e.reverse.final_score,
+                &s2,
+                &ev2,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+            ],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

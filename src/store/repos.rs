@@ -1,0 +1,174 @@
+//! Repositories, pull requests and the GitHub conditional-request cache.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Pool};
+use serde::Serialize;
+
+use super::StoreResult;
+use crate::github::PullSummary;
+
+/// A repository row.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Repo {
+    /// Row id.
+    pub repo_id: i64,
+    /// Owner.
+    pub owner: String,
+    /// Name.
+    pub name: String,
+    /// Default branch.
+    pub default_branch: String,
+    /// Open PRs known.
+    pub open_prs: i64,
+    /// Last finished scan.
+    pub last_scan_at: Option<DateTime<Utc>>,
+}
+
+/// Finds or creates the repository row (case-insensitively) and returns its id.
+pub async fn upsert_repo(
+    c: &impl GenericClient,
+    owner: &str,
+    name: &str,
+    default_branch: Option<&str>,
+) -> StoreResult<i64> {
+    let row = c
+        .query_one(
+            "INSERT INTO repositories (owner, name, default_branch)
+             VALUES ($1, $2, COALESCE($3, 'main'))
+             ON CONFLICT (lower(owner), lower(name)) DO UPDATE
+               SET default_branch = COALESCE($3, repositories.default_branch),
+                   updated_at = now()
+             RETURNING repo_id",
+            &[&owner, &name, &default_branch],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Every active repository with its open PR count.
+pub async fn list_repos(pool: &Pool) -> StoreResult<Vec<Repo>> {
+    let c = pool.get().await?;
+    let rows = c
+        .query(
+            "SELECT r.repo_id, r.owner, r.name, r.default_branch, r.last_scan_at,
+                    (SELECT count(*) FROM pull_requests p WHERE p.repo_id = r.repo_id AND p.state = 'open')
+             FROM repositories r WHERE r.active ORDER BY lower(r.owner), lower(r.name) LIMIT 1000",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Repo {
+            repo_id: r.get(0),
+            owner: r.get(1),
+            name: r.get(2),
+            default_branch: r.get(3),
+            last_scan_at: r.get(4),
+            open_prs: r.get(5),
+        })
+        .collect())
+}
+
+/// Inserts or updates a PR from GitHub's list item. Returns the head sha stored before (None for
+/// a new PR).
+pub async fn upsert_pull(
+    c: &impl GenericClient,
+    repo_id: i64,
+    pr: &PullSummary,
+) -> StoreResult<Option<String>> {
+    let body = pr.body.clone().unwrap_or_default();
+    let row = c
+        .query_one(
+            "WITH old AS (SELECT head_sha FROM pull_requests WHERE repo_id = $1 AND number = $2)
+             INSERT INTO pull_requests (repo_id, number, title, body, author, html_url, state, draft,
+                 head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at, merged_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (repo_id, number) DO UPDATE SET
+                 title = EXCLUDED.title, body = EXCLUDED.body, author = EXCLUDED.author,
+                 html_url = EXCLUDED.html_url, state = EXCLUDED.state, draft = EXCLUDED.draft,
+                 head_sha = EXCLUDED.head_sha, head_ref = EXCLUDED.head_ref,
+                 base_ref = EXCLUDED.base_ref, base_sha = EXCLUDED.base_sha,
+                 updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at,
+                 merged_at = EXCLUDED.merged_at, last_seen_at = now()
+             RETURNING (SELECT head_sha FROM old)",
+            &[
+                &repo_id,
+                &pr.number,
+                &pr.title,
+                &body,
+                &pr.author(),
+                &pr.html_url,
+                &pr.state_word(),
+                &pr.draft,
+                &pr.head.sha,
+                &pr.head.branch,
+                &pr.base.branch,
+                &pr.base.sha,
+                &pr.created_at,
+                &pr.updated_at,
+                &pr.closed_at,
+                &pr.merged_at,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Marks open PRs that are not in `still_open` as closed (they left the open list) and drops
+/// their index rows so they stop matching. Returns how many were closed.
+pub async fn close_vanished(
+    c: &impl GenericClient,
+    repo_id: i64,
+    still_open: &[i64],
+) -> StoreResult<u64> {
+    let closed = c
+        .execute(
+            "UPDATE pull_requests SET state = 'closed', closed_at = COALESCE(closed_at, now())
+             WHERE repo_id = $1 AND state = 'open' AND NOT (number = ANY($2))",
+            &[&repo_id, &still_open],
+        )
+        .await?;
+    if closed > 0 {
+        c.execute(
+            "DELETE FROM index_keys k USING pull_requests p
+             WHERE k.repo_id = $1 AND p.repo_id = k.repo_id AND p.number = k.number AND p.state <> 'open'",
+            &[&repo_id],
+        )
+        .await?;
+    }
+    Ok(closed)
+}
+
+/// The cached ETag, body and Link header of a URL.
+pub async fn http_cache_get(
+    pool: &Pool,
+    url: &str,
+) -> StoreResult<Option<(String, Vec<u8>, Option<String>)>> {
+    let c = pool.get().await?;
+    let row = c
+        .query_opt(
+            "SELECT etag, body, link FROM http_cache WHERE url = $1",
+            &[&url],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Remembers a URL's ETag and body.
+pub async fn http_cache_put(
+    pool: &Pool,
+    url: &str,
+    etag: &str,
+    body: &[u8],
+    link: Option<&str>,
+) -> StoreResult<()> {
+    let c = pool.get().await?;
+    c.execute(
+        "INSERT INTO http_cache (url, etag, body, link) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (url) DO UPDATE SET etag = $2, body = $3, link = $4, updated_at = now()",
+        &[&url, &etag, &body, &link],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,918 @@
+//! Signatures: everything derived from one PR head that matching needs, computed by [`analyse`].
+//!
+//! Production code gets a canonical diff hash (paths plus whitespace-normalised signed changed
+//! lines, no hunk headers or line numbers), MinHash sketches over token shingles of added and of
+//! removed lines (kept apart, so a revert does not resemble its original), exact signatures of
+//! change blocks (runs of consecutive changed lines), paths, directory prefixes, declared symbols
+//! and imports. Tests get a test-intent signature (suite/test names, matchers, imports, blocks and
+//! a sketch). Docs get headings, fence languages and blocks. Title and body give references. Meta
+//! files are only listed.
+
+use crate::triage::SIGNATURE_VERSION;
+use crate::triage::channel::{Channel, Classifier, Lang, lang_of};
+use crate::triage::config::TriageConfig;
+use crate::triage::diff::{Hunk, LineKind, parse_patch};
+use crate::triage::extract::{self, Refs};
+use crate::triage::hash::{Fnv, combine, hash_str};
+use crate::triage::minhash::MinHasher;
+use crate::triage::tokens::{clip, for_each_token, normalise_line};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// GitHub's file `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// New file.
+    Added,
+    /// Deleted file.
+    Removed,
+    /// Changed file (also any status GitHub adds later).
+    Modified,
+    /// Renamed (maybe with changes).
+    Renamed,
+    /// Copied.
+    Copied,
+    /// Mode or type change.
+    Changed,
+    /// Listed without changes.
+    Unchanged,
+}
+
+impl FileStatus {
+    /// From GitHub's `status` string; unknown values are `Modified`.
+    pub fn from_github(s: &str) -> Self {
+        match s {
+            "added" => FileStatus::Added,
+            "removed" => FileStatus::Removed,
+            "renamed" => FileStatus::Renamed,
+            "copied" => FileStatus::Copied,
+            "changed" => FileStatus::Changed,
+            "unchanged" => FileStatus::Unchanged,
+            _ => FileStatus::Modified,
+        }
+    }
+}
+
+/// One entry of a head's diff, as GitHub lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    /// Path after the change.
+    pub path: String,
+    /// Path before a rename or copy.
+    pub previous_path: Option<String>,
+    /// GitHub's status.
+    pub status: FileStatus,
+    /// Added lines (GitHub's count).
+    pub additions: u32,
+    /// Removed lines (GitHub's count).
+    pub deletions: u32,
+    /// Unified diff text; `None` for binary files, pure renames and diffs GitHub truncated.
+    pub patch: Option<String>,
+}
+
+/// Everything `analyse` needs about one PR head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrInput {
+    /// PR number.
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Body (may be empty).
+    pub body: String,
+    /// Author login.
+    pub author: String,
+    /// Creation time, unix seconds.
+    pub created_at: i64,
+    /// Head commit.
+    pub head_sha: String,
+    /// Changed files.
+    pub files: Vec<FileChange>,
+}
+
+/// A changed file with its channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassifiedFile {
+    /// Path after the change.
+    pub path: String,
+    /// Path before a rename.
+    pub previous_path: Option<String>,
+    /// Channel.
+    pub channel: Channel,
+    /// GitHub's status.
+    pub status: FileStatus,
+    /// Added lines.
+    pub additions: u32,
+    /// Removed lines.
+    pub deletions: u32,
+    /// No patch and no line counts: a binary file (or a pure rename).
+    pub binary: bool,
+    /// No usable patch although lines changed: truncated by GitHub or over our limits.
+    pub truncated: bool,
+}
+
+/// Per-channel size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSize {
+    /// Files in the channel.
+    pub files: u32,
+    /// Added lines.
+    pub additions: u32,
+    /// Removed lines.
+    pub deletions: u32,
+}
+
+/// Sizes of all channels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSizes {
+    /// Production.
+    pub production: ChannelSize,
+    /// Tests.
+    pub tests: ChannelSize,
+    /// Docs.
+    pub docs: ChannelSize,
+    /// Meta.
+    pub meta: ChannelSize,
+}
+
+impl ChannelSizes {
+    fn get_mut(&mut self, c: Channel) -> &mut ChannelSize {
+        match c {
+            Channel::Production => &mut self.production,
+            Channel::Tests => &mut self.tests,
+            Channel::Docs => &mut self.docs,
+            Channel::Meta => &mut self.meta,
+        }
+    }
+}
+
+/// Exact signature of one change block: `(hash, changed lines)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Block(pub u64, pub u32);
+
+/// What every scored channel (production, tests, docs) records about its changed lines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangeSig {
+    /// SHA-256 (hex) of paths plus normalised signed changed lines (no hunk headers, no line
+    /// numbers); empty when nothing was parsed.
+    pub canonical_hash: String,
+    /// MinHash over token shingles of added lines (empty when none).
+    pub added_minhash: Vec<u32>,
+    /// MinHash over token shingles of removed lines (empty when none).
+    pub removed_minhash: Vec<u32>,
+    /// Shingles fed to the added sketch.
+    pub added_shingles: u32,
+    /// Shingles fed to the removed sketch.
+    pub removed_shingles: u32,
+    /// Change blocks (runs of consecutive changed lines), sorted and unique by hash.
+    pub blocks: Vec<Block>,
+    /// Paths (and previous paths of renames), sorted.
+    pub paths: Vec<String>,
+    /// Parsed added lines.
+    pub added_lines: u32,
+    /// Parsed removed lines.
+    pub removed_lines: u32,
+}
+
+impl ChangeSig {
+    /// True when changed lines were parsed (an empty change is no evidence of anything).
+    pub fn has_content(&self) -> bool {
+        !self.added_minhash.is_empty() || !self.removed_minhash.is_empty()
+    }
+    /// Parsed changed lines.
+    pub fn changed_lines(&self) -> u32 {
+        self.added_lines.saturating_add(self.removed_lines)
+    }
+}
+
+/// Production-channel signature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProdSig {
+    /// Changed lines.
+    pub change: ChangeSig,
+    /// Directory prefixes of the paths, sorted.
+    pub dirs: Vec<String>,
+    /// Declarations touched (hunk headers, added/removed declaration lines), sorted.
+    pub symbols: Vec<String>,
+    /// Modules imported or un-imported by changed lines, sorted.
+    pub imports: Vec<String>,
+}
+
+/// Test-intent signature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestSig {
+    /// Changed lines of test files.
+    pub change: ChangeSig,
+    /// Suite and test names added or changed, sorted.
+    pub names: Vec<String>,
+    /// Matcher / assertion names used by added lines, sorted.
+    pub matchers: Vec<String>,
+    /// Modules imported by added test lines (the code under test), sorted.
+    pub imports: Vec<String>,
+}
+
+/// Documentation signature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocSig {
+    /// Changed lines of doc files.
+    pub change: ChangeSig,
+    /// Headings added or removed (lowercase), sorted.
+    pub headings: Vec<String>,
+    /// Code-fence languages, sorted.
+    pub fences: Vec<String>,
+    /// References in added doc lines, sorted.
+    pub refs: Vec<String>,
+}
+
+/// References from title and body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefSig {
+    /// Issues/PRs the PR says it closes, sorted.
+    pub closing: Vec<String>,
+    /// Other references, sorted (closing ones excluded).
+    pub mentions: Vec<String>,
+}
+
+/// Everything scoring needs about one PR head. Stored as JSON; carries its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    /// [`SIGNATURE_VERSION`] at creation.
+    pub signature_version: i32,
+    /// PR number.
+    pub number: u64,
+    /// Author login.
+    pub author: String,
+    /// Creation time, unix seconds.
+    pub created_at: i64,
+    /// Head commit.
+    pub head_sha: String,
+    /// Author is a bot.
+    pub is_bot: bool,
+    /// Production channel.
+    pub prod: ProdSig,
+    /// Tests channel.
+    pub tests: TestSig,
+    /// Docs channel.
+    pub docs: DocSig,
+    /// References.
+    pub refs: RefSig,
+    /// Meta files (explanation only), sorted.
+    pub meta_paths: Vec<String>,
+    /// Channel sizes (GitHub's counts).
+    pub sizes: ChannelSizes,
+    /// Why the analysis is partial (limits hit, truncated patches), sorted.
+    pub degraded: Vec<String>,
+}
+
+/// Result of [`analyse`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// The signature to store and score with.
+    pub signature: Signature,
+    /// Every looked-at file with its channel, in input order (files beyond `limits.max_files`
+    /// are left out).
+    pub files: Vec<ClassifiedFile>,
+    /// Channel sizes.
+    pub channel_sizes: ChannelSizes,
+    /// Why the analysis is partial (same as the signature's).
+    pub degraded: Vec<String>,
+    /// Author is a bot.
+    pub is_bot: bool,
+}
+
+/// Accumulates one channel's shingles and blocks.
+struct ChannelAcc {
+    added: MinHasher,
+    removed: MinHasher,
+    blocks: BTreeSet<Block>,
+    shingles: usize,
+    shingle_limit_hit: bool,
+    block_limit_hit: bool,
+    canon: Sha256,
+    canon_used: bool,
+    paths: BTreeSet<String>,
+    added_lines: u32,
+    removed_lines: u32,
+}
+
+impl ChannelAcc {
+    fn new() -> Self {
+        ChannelAcc {
+            added: MinHasher::default(),
+            removed: MinHasher::default(),
+            blocks: BTreeSet::new(),
+            shingles: 0,
+            shingle_limit_hit: false,
+            block_limit_hit: false,
+            canon: Sha256::new(),
+            canon_used: false,
+            paths: BTreeSet::new(),
+            added_lines: 0,
+            removed_lines: 0,
+        }
+    }
+
+    /// Registers a file of this channel (before its hunks are fed).
+    fn start_file(&mut self, path: &str, previous: Option<&str>, has_hunks: bool) {
+        self.paths.insert(path.to_string());
+        if let Some(p) = previous {
+            self.paths.insert(p.to_string());
+        }
+        if has_hunks {
+            self.canon.update(path.as_bytes());
+            self.canon.update([0u8]);
+            self.canon_used = true;
+        }
+    }
+
+    fn finish(self, max_names: usize) -> ChangeSig {
+        let canonical_hash = if self.canon_used && self.added_lines + self.removed_lines > 0 {
+            hex::encode(self.canon.finalize())
+        } else {
+            String::new()
+        };
+        ChangeSig {
+            canonical_hash,
+            added_minhash: self.added.finish(),
+            removed_minhash: self.removed.finish(),
+            added_shingles: u32::try_from(self.added.count()).unwrap_or(u32::MAX),
+            removed_shingles: u32::try_from(self.removed.count()).unwrap_or(u32::MAX),
+            blocks: self.blocks.into_iter().collect(),
+            paths: sorted_capped(self.paths, max_names),
+            added_lines: self.added_lines,
+            removed_lines: self.removed_lines,
+        }
+    }
+}
+
+const SIGN_ADD: u64 = 0x2b;
+const SIGN_REM: u64 = 0x2d;
+
+struct Ctx<'c> {
+    cfg: &'c TriageConfig,
+    toks: Vec<u64>,
+    line_buf: String,
+}
+
+impl Ctx<'_> {
+    /// Feeds one hunk's changed lines: shingles into the sketches (signed streams) and one block
+    /// signature per run of consecutive changed lines.
+    fn feed_hunk(&mut self, hunk: &Hunk<'_>, acc: &mut ChannelAcc) {
+        let cfg = self.cfg;
+        let k = cfg.shingles.size.max(1);
+        // Per-sign token streams of the current block.
+        let mut add_stream: Vec<u64> = Vec::new();
+        let mut rem_stream: Vec<u64> = Vec::new();
+        let mut block = Fnv::default();
+        let mut block_lines = 0u32;
+        let mut block_tokens = 0usize;
+        let flush = |acc: &mut ChannelAcc,
+                     add_stream: &mut Vec<u64>,
+                     rem_stream: &mut Vec<u64>,
+                     block: &mut Fnv,
+                     block_lines: &mut u32,
+                     block_tokens: &mut usize| {
+            if *block_lines > 0 && *block_tokens >= cfg.shingles.min_block_tokens {
+                if acc.blocks.len() < cfg.limits.max_blocks {
+                    acc.blocks.insert(Block(block.finish64(), *block_lines));
+                } else {
+                    acc.block_limit_hit = true;
+                }
+            }
+            // Shingles are unsigned: the two sketches keep added and removed lines apart, and the
+            // cross comparison (one side's added against the other's removed) detects reverts.
+            for (stream, mh) in [
+                (&*add_stream, &mut acc.added),
+                (&*rem_stream, &mut acc.removed),
+            ] {
+                if stream.is_empty() {
+                    continue;
+                }
+                let n = if stream.len() < k {
+                    1
+                } else {
+                    stream.len() - k + 1
+                };
+                for i in 0..n {
+                    if acc.shingles >= cfg.limits.max_shingles {
+                        acc.shingle_limit_hit = true;
+                        break;
+                    }
+                    let end = (i + k).min(stream.len());
+                    let mut h = 0x5348_494e_474c_4553u64;
+                    for t in &stream[i..end] {
+                        h = combine(h, *t);
+                    }
+                    mh.add(h);
+                    acc.shingles += 1;
+                }
+            }
+            add_stream.clear();
+            rem_stream.clear();
+            *block = Fnv::default();
+            *block_lines = 0;
+            *block_tokens = 0;
+        };
+        for (kind, line) in &hunk.lines {
+            let sign = match kind {
+                LineKind::Context => {
+                    flush(
+                        acc,
+                        &mut add_stream,
+                        &mut rem_stream,
+                        &mut block,
+                        &mut block_lines,
+                        &mut block_tokens,
+                    );
+                    continue;
+                }
+                LineKind::Added => {
+                    acc.added_lines += 1;
+                    SIGN_ADD
+                }
+                LineKind::Removed => {
+                    acc.removed_lines += 1;
+                    SIGN_REM
+                }
+            };
+            let line = clip(line, cfg.limits.max_line_bytes);
+            self.toks.clear();
+            let toks = &mut self.toks;
+            for_each_token(line, |t| toks.push(hash_str(t)));
+            normalise_line(line, &mut self.line_buf);
+            acc.canon.update([sign as u8]);
+            acc.canon.update(self.line_buf.as_bytes());
+            acc.canon.update(b"\n");
+            if self.toks.is_empty() {
+                continue; // blank lines carry nothing
+            }
+            block.u64(sign);
+            for t in &self.toks {
+                block.u64(*t);
+            }
+            block.sep();
+            block_lines += 1;
+            block_tokens += self.toks.len();
+            if sign == SIGN_ADD {
+                add_stream.extend_from_slice(&self.toks);
+            } else {
+                rem_stream.extend_from_slice(&self.toks);
+            }
+        }
+        flush(
+            acc,
+            &mut add_stream,
+            &mut rem_stream,
+            &mut block,
+            &mut block_lines,
+            &mut block_tokens,
+        );
+    }
+}
+
+fn sorted_capped(set: BTreeSet<String>, max: usize) -> Vec<String> {
+    set.into_iter().take(max).collect()
+}
+
+/// Directory prefixes of `path` (`a/b/c.ts` -> `a`, `a/b`).
+fn dir_prefixes(path: &str, out: &mut BTreeSet<String>) {
+    let mut end = 0;
+    while let Some(i) = path[end..].find('/') {
+        end += i;
+        out.insert(path[..end].to_string());
+        end += 1;
+    }
+}
+
+/// Analyses one PR head: classifies files, parses patches within the limits and builds the
+/// signature. Never fails and never panics; over a limit the result is partial and says why.
+pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
+    let classifier = Classifier::new(cfg);
+    let lim = &cfg.limits;
+    let mut degraded: BTreeSet<String> = BTreeSet::new();
+    let mut files = Vec::new();
+    let mut sizes = ChannelSizes::default();
+
+    let mut prod_acc = ChannelAcc::new();
+    let mut test_acc = ChannelAcc::new();
+    let mut doc_acc = ChannelAcc::new();
+    let mut prod_dirs = BTreeSet::new();
+    let mut symbols = BTreeSet::new();
+    let mut imports = BTreeSet::new();
+    let mut test_names = BTreeSet::new();
+    let mut test_matchers = BTreeSet::new();
+    let mut test_imports = BTreeSet::new();
+    let mut headings = BTreeSet::new();
+    let mut fences = BTreeSet::new();
+    let mut doc_refs = Refs::default();
+    let mut meta_paths = BTreeSet::new();
+
+    let mut ctx = Ctx {
+        cfg,
+        toks: Vec::new(),
+        line_buf: String::new(),
+    };
+    let mut patch_budget = lim.max_total_patch_bytes;
+    let mut line_budget = lim.max_changed_lines;
+
+    // Files in path order, so the canonical hash does not depend on GitHub's listing order.
+    let mut order: Vec<usize> = (0..pr.files.len()).collect();
+    order.sort_by(|&a, &b| pr.files[a].path.cmp(&pr.files[b].path));
+    if order.len() > lim.max_files {
+        degraded.insert(format!(
+            "file_limit: {} files, first {} analysed",
+            order.len(),
+            lim.max_files
+        ));
+        order.truncate(lim.max_files);
+    }
+
+    for &fi in &order {
+        let f = &pr.files[fi];
+        let mut truncated = false;
+        let binary = f.patch.is_none() && f.additions == 0 && f.deletions == 0;
+        let patch_text: &str = match &f.patch {
+            Some(p) if p.len() > lim.max_patch_bytes => {
+                degraded.insert(format!("patch_too_large: {}", f.path));
+                truncated = true;
+                ""
+            }
+            Some(p) if p.len() > patch_budget => {
+                degraded.insert("total_patch_budget_exhausted".to_string());
+                truncated = true;
+                ""
+            }
+            Some(p) => {
+                patch_budget -= p.len();
+                p.as_str()
+            }
+            None => {
+                if !binary {
+                    degraded.insert(format!("patch_missing: {}", f.path));
+                    truncated = true;
+                }
+                ""
+            }
+        };
+        if patch_text.contains('\u{FFFD}') {
+            degraded.insert(format!("invalid_utf8: {}", f.path));
+        }
+        let mut parsed = parse_patch(patch_text, lim.max_hunks_per_file);
+        if parsed.skipped_hunks > 0 {
+            degraded.insert(format!("hunk_limit: {}", f.path));
+        }
+        if parsed.stray_lines > 0 {
+            degraded.insert(format!("malformed_patch: {}", f.path));
+        }
+        // Changed-line budget over the whole PR.
+        let changed = parsed.added() + parsed.removed();
+        if changed > line_budget {
+            degraded.insert("changed_line_limit".to_string());
+            parsed.hunks.clear();
+            truncated = true;
+        } else {
+            line_budget -= changed;
+        }
+        let channel = classifier.classify(&f.path, &parsed.hunks);
+        let size = sizes.get_mut(channel);
+        size.files += 1;
+        size.additions = size.additions.saturating_add(f.additions);
+        size.deletions = size.deletions.saturating_add(f.deletions);
+        files.push((
+            fi,
+            ClassifiedFile {
+                path: f.path.clone(),
+                previous_path: f.previous_path.clone(),
+                channel,
+                status: f.status,
+                additions: f.additions,
+                deletions: f.deletions,
+                binary,
+                truncated,
+            },
+        ));
+        let lang = lang_of(&f.path);
+        match channel {
+            Channel::Meta => {
+                meta_paths.insert(f.path.clone());
+            }
+            Channel::Production => {
+                prod_acc.start_file(
+                    &f.path,
+                    f.previous_path.as_deref(),
+                    !parsed.hunks.is_empty(),
+                );
+                dir_prefixes(&f.path, &mut prod_dirs);
+                for h in &parsed.hunks {
+                    if let Some(s) = extract::declared_symbol(h.header, lang) {
+                        symbols.insert(s.to_string());
+                    }
+                    for (k, l) in &h.lines {
+                        if *k == LineKind::Context {
+                            continue;
+                        }
+                        let l = clip(l, lim.max_line_bytes);
+                        if let Some(s) = extract::declared_symbol(l, lang) {
+                            symbols.insert(s.to_string());
+                        }
+                        if let Some(m) = extract::imported_module(l, lang) {
+                            imports.insert(m.to_string());
+                        }
+                    }
+                    ctx.feed_hunk(h, &mut prod_acc);
+                }
+            }
+            Channel::Tests => {
+                test_acc.start_file(
+                    &f.path,
+                    f.previous_path.as_deref(),
+                    !parsed.hunks.is_empty(),
+                );
+                let tlang = if lang == Lang::Markup {
+                    Lang::Other
+                } else {
+                    lang
+                };
+                for h in &parsed.hunks {
+                    for (k, l) in &h.lines {
+                        if *k == LineKind::Context {
+                            continue;
+                        }
+                        let l = clip(l, lim.max_line_bytes);
+                        if *k == LineKind::Added {
+                            if let Some(n) = extract::test_name(l, tlang) {
+                                test_names.insert(n);
+                            }
+                            let mut m = Vec::new();
+                            extract::matchers(l, &mut m);
+                            test_matchers.extend(m.into_iter().map(str::to_string));
+                            if let Some(i) = extract::imported_module(l, lang) {
+                                test_imports.insert(i.to_string());
+                            }
+                        }
+                    }
+                    ctx.feed_hunk(h, &mut test_acc);
+                }
+            }
+            Channel::Docs => {
+                doc_acc.start_file(
+                    &f.path,
+                    f.previous_path.as_deref(),
+                    !parsed.hunks.is_empty(),
+                );
+                for h in &parsed.hunks {
+                    for (k, l) in &h.lines {
+                        if *k == LineKind::Context {
+                            continue;
+                        }
+                        let l = clip(l, lim.max_line_bytes);
+                        if let Some(hd) = extract::heading(l) {
+                            headings.insert(hd);
+                        }
+                        if let Some(fl) = extract::fence_lang(l) {
+                            fences.insert(fl.to_string());
+                        }
+                        if *k == LineKind::Added {
+                            extract::references(l, &mut doc_refs);
+                        }
+                    }
+                    ctx.feed_hunk(h, &mut doc_acc);
+                }
+            }
+        }
+    }
+    for (name, acc) in [
+        ("production", &prod_acc),
+        ("tests", &test_acc),
+        ("docs", &doc_acc),
+    ] {
+        if acc.shingle_limit_hit {
+            degraded.insert(format!("shingle_limit: {name}"));
+        }
+        if acc.block_limit_hit {
+            degraded.insert(format!("block_limit: {name}"));
+        }
+    }
+
+    // References from title and body.
+    let mut refs = Refs::default();
+    extract::references(clip(&pr.title, 4096), &mut refs);
+    extract::references(clip(&pr.body, 65536), &mut refs);
+    let closing: BTreeSet<String> = refs.closing.into_iter().collect();
+    let mentions: BTreeSet<String> = refs
+        .mentions
+        .into_iter()
+        .filter(|m| !closing.contains(m))
+        .collect();
+
+    let is_bot = cfg.is_bot(&pr.author);
+    let max = lim.max_names;
+    // Report files in input order (they were processed in path order).
+    files.sort_by_key(|(fi, _)| *fi);
+    let files: Vec<ClassifiedFile> = files.into_iter().map(|(_, f)| f).collect();
+    finish(FinishParts {
+        pr,
+        is_bot,
+        degraded,
+        files,
+        sizes,
+        prod: ProdSig {
+            change: prod_acc.finish(max),
+            dirs: sorted_capped(prod_dirs, max),
+            symbols: sorted_capped(symbols, max),
+            imports: sorted_capped(imports, max),
+        },
+        tests: TestSig {
+            change: test_acc.finish(max),
+            names: sorted_capped(test_names, max),
+            matchers: sorted_capped(test_matchers, max),
+            imports: sorted_capped(test_imports, max),
+        },
+        docs: DocSig {
+            change: doc_acc.finish(max),
+            headings: sorted_capped(headings, max),
+            fences: sorted_capped(fences, max),
+            refs: sorted_capped(
+                doc_refs
+                    .closing
+                    .into_iter()
+                    .chain(doc_refs.mentions)
+                    .collect(),
+                max,
+            ),
+        },
+        refs: RefSig {
+            closing: sorted_capped(closing, max),
+            mentions: sorted_capped(mentions, max),
+        },
+        meta_paths: sorted_capped(meta_paths, max),
+    })
+}
+
+struct FinishParts<'a> {
+    pr: &'a PrInput,
+    is_bot: bool,
+    degraded: BTreeSet<String>,
+    files: Vec<ClassifiedFile>,
+    sizes: ChannelSizes,
+    prod: ProdSig,
+    tests: TestSig,
+    docs: DocSig,
+    refs: RefSig,
+    meta_paths: Vec<String>,
+}
+
+fn finish(p: FinishParts<'_>) -> Analysis {
+    let prod = p.prod;
+    let degraded: Vec<String> = p.degraded.into_iter().collect();
+    let signature = Signature {
+        signature_version: SIGNATURE_VERSION,
+        number: p.pr.number,
+        author: p.pr.author.clone(),
+        created_at: p.pr.created_at,
+        head_sha: p.pr.head_sha.clone(),
+        is_bot: p.is_bot,
+        prod,
+        tests: p.tests,
+        docs: p.docs,
+        refs: p.refs,
+        meta_paths: p.meta_paths,
+        sizes: p.sizes,
+        degraded: degraded.clone(),
+    };
+    Analysis {
+        signature,
+        files: p.files,
+        channel_sizes: p.sizes,
+        degraded,
+        is_bot: p.is_bot,
+    }
+}
+
+impl Signature {
+    /// True when the production channel has parsed content.
+    pub fn has_production(&self) -> bool {
+        self.prod.change.has_content()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(path: &str, patch: &str) -> FileChange {
+        FileChange {
+            path: path.to_string(),
+            previous_path: None,
+            status: FileStatus::Modified,
+            additions: patch.lines().filter(|l| l.starts_with('+')).count() as u32,
+            deletions: patch.lines().filter(|l| l.starts_with('-')).count() as u32,
+            patch: Some(patch.to_string()),
+        }
+    }
+
+    fn input(files: Vec<FileChange>) -> PrInput {
+        PrInput {
+            number: 7,
+            title: "Fix the thing, closes #12".to_string(),
+            body: "see #13 and owner/repo#14".to_string(),
+            author: "someone".to_string(),
+            created_at: 0,
+            head_sha: "abc".to_string(),
+            files,
+        }
+    }
+
+    const P1: &str = "@@ -10,3 +10,3 @@ function go(url) {\n ctx\n-  return load(url, 1);\n+  return load(url, 2);\n ctx\n";
+
+    #[test]
+    fn canonical_hash_ignores_line_numbers_order_and_whitespace() {
+        let cfg = TriageConfig::default();
+        let a = analyse(
+            &input(vec![change("src/a.ts", P1), change("src/b.ts", P1)]),
+            &cfg,
+        )
+        .signature;
+        let shifted = P1
+            .replace("@@ -10,3 +10,3 @@", "@@ -99,3 +99,3 @@")
+            .replace("return load", "return   load");
+        let b = analyse(
+            &input(vec![change("src/b.ts", &shifted), change("src/a.ts", P1)]),
+            &cfg,
+        )
+        .signature;
+        assert!(!a.prod.change.canonical_hash.is_empty());
+        assert_eq!(a.prod.change.canonical_hash, b.prod.change.canonical_hash);
+        let c = analyse(
+            &input(vec![change("src/a.ts", &P1.replace("2);", "3);"))]),
+            &cfg,
+        )
+        .signature;
+        assert_ne!(a.prod.change.canonical_hash, c.prod.change.canonical_hash);
+        assert_eq!(a.prod.symbols, vec!["go".to_string()]);
+        assert_eq!(a.refs.closing, vec!["12".to_string()]);
+        assert_eq!(
+            a.refs.mentions,
+            vec!["13".to_string(), "owner/repo#14".to_string()]
+        );
+    }
+
+    #[test]
+    fn revert_swaps_sketches_and_blocks_differ() {
+        let cfg = TriageConfig::default();
+        let orig = "@@ -1,2 +1,2 @@\n-const limit = computeLimit(a, b);\n+const limit = computeLimit(a, b) * 2;\n";
+        let rev = "@@ -1,2 +1,2 @@\n-const limit = computeLimit(a, b) * 2;\n+const limit = computeLimit(a, b);\n";
+        let a = analyse(&input(vec![change("src/x.ts", orig)]), &cfg).signature;
+        let b = analyse(&input(vec![change("src/x.ts", rev)]), &cfg).signature;
+        assert_eq!(a.prod.change.added_minhash, b.prod.change.removed_minhash);
+        assert_eq!(a.prod.change.removed_minhash, b.prod.change.added_minhash);
+        assert_ne!(a.prod.change.blocks, b.prod.change.blocks);
+        assert_ne!(a.prod.change.canonical_hash, b.prod.change.canonical_hash);
+    }
+
+    #[test]
+    fn channels_and_empty_input() {
+        let cfg = TriageConfig::default();
+        let t = "@@ -0,0 +1,3 @@\n+it('loads the page', async () => {\n+  expect(await load()).toBe(true);\n+});\n";
+        let an = analyse(
+            &input(vec![
+                change("src/a.ts", P1),
+                change("test/a.spec.ts", t),
+                change("docs/api.md", "@@ -1 +1,2 @@\n+## Page.load\n+```ts\n"),
+                change("yarn.lock", "@@ -1 +1 @@\n-a@1\n+a@2\n"),
+            ]),
+            &cfg,
+        );
+        let chans: Vec<Channel> = an.files.iter().map(|f| f.channel).collect();
+        assert_eq!(
+            chans,
+            vec![
+                Channel::Production,
+                Channel::Tests,
+                Channel::Docs,
+                Channel::Meta
+            ]
+        );
+        let s = &an.signature;
+        assert_eq!(s.tests.names, vec!["loads the page".to_string()]);
+        assert_eq!(s.tests.matchers, vec!["toBe".to_string()]);
+        assert_eq!(s.docs.headings, vec!["page.load".to_string()]);
+        assert_eq!(s.docs.fences, vec!["ts".to_string()]);
+        assert_eq!(s.meta_paths, vec!["yarn.lock".to_string()]);
+        assert_eq!(an.channel_sizes.meta.files, 1);
+        let empty = analyse(&input(vec![]), &cfg).signature;
+        assert!(!empty.has_production());
+        assert!(empty.prod.change.canonical_hash.is_empty());
+        assert!(empty.prod.change.added_minhash.is_empty());
+    }
+
+    #[test]
+    fn deterministic() {
+        let cfg = TriageConfig::default();
+        let pr = input(vec![change("src/a.ts", P1), change("test/a.spec.ts", P1)]);
+        let a = serde_json::to_string(&analyse(&pr, &cfg).signature).unwrap();
+        let b = serde_json::to_string(&analyse(&pr, &cfg).signature).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,472 @@
+//! A fake GitHub REST API on loopback, faithful to what the appliance relies on: `Link`
+//! pagination with `per_page`, `x-ratelimit-*` headers and a primary budget that resets,
+//! `ETag` / `If-None-Match` → 304 (free of budget), secondary limits (403 + `retry-after`),
+//! injected 5xx, 404 for deleted PRs, and requests that hang until released. Every request is
+//! logged so tests can count API calls by kind.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::Value;
+
+/// One repository's data.
+#[derive(Default, Clone)]
+pub struct FakeRepo {
+    pub default_branch: String,
+    /// `/pulls` items, in creation order (the fake sorts as asked).
+    pub pulls: Vec<Value>,
+    /// `/pulls/{n}/files` per PR.
+    pub files: BTreeMap<i64, Vec<Value>>,
+}
+
+/// What the fake does besides answering.
+#[derive(Default)]
+pub struct Faults {
+    /// Every Nth request (counted over all requests) answers 502. 0 = never.
+    pub fail_every: u64,
+    /// The next N requests answer 403 with `retry-after: 1`.
+    pub secondary_limit_next: u32,
+    /// PR numbers whose files answer 404 (deleted between list and fetch).
+    pub deleted: HashSet<i64>,
+    /// Requests whose path contains this hang until `hang` is cleared.
+    pub hang_on: Option<String>,
+}
+
+/// Logged request.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub path: String,
+    pub status: u16,
+    pub conditional: bool,
+}
+
+pub struct Inner {
+    pub repos: BTreeMap<String, FakeRepo>,
+    pub faults: Faults,
+    pub log: Vec<Logged>,
+    pub rate_limit: i64,
+    pub remaining: i64,
+    /// Seconds from exhaustion to reset.
+    pub reset_after_secs: i64,
+    pub reset_at: i64,
+    pub requests: u64,
+    pub base: String,
+}
+
+/// Handle to a running fake.
+#[derive(Clone)]
+pub struct FakeGithub {
+    pub addr: SocketAddr,
+    pub inner: Arc<Mutex<Inner>>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+impl FakeGithub {
+    /// Starts the fake on a free loopback port.
+    pub async fn start() -> FakeGithub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let inner = Arc::new(Mutex::new(Inner {
+            repos: BTreeMap::new(),
+            faults: Faults::default(),
+            log: Vec::new(),
+            rate_limit: 5000,
+            remaining: 5000,
+            reset_after_secs: 3600,
+            reset_at: now() + 3600,
+            requests: 0,
+            base: format!("http://{addr}"),
+        }));
+        let app = Router::new()
+            .route("/repos/{owner}/{repo}", get(get_repo))
+            .route("/repos/{owner}/{repo}/pulls", get(list_pulls))
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}/files",
+                get(list_files),
+            )
+            .route("/rate_limit", get(rate_limit))
+            .fallback(|| async {
+                json_response(
+                    StatusCode::NOT_FOUND,
+                    &serde_json::json!({"message": "Not Found"}),
+                    &HeaderMap::new(),
+                )
+            })
+            .with_state(inner.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeGithub { addr, inner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn add_repo(&self, owner: &str, name: &str, repo: FakeRepo) {
+        self.inner.lock().unwrap().repos.insert(
+            format!("{}/{}", owner.to_lowercase(), name.to_lowercase()),
+            repo,
+        );
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.inner.lock().unwrap())
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.inner.lock().unwrap().log.clone()
+    }
+
+    pub fn count(&self, pred: impl Fn(&Logged) -> bool) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|l| pred(l))
+            .count()
+    }
+
+    pub fn clear_log(&self) {
+        self.inner.lock().unwrap().log.clear();
+    }
+}
+
+/// A PR set in the shared dataset format (`prs.jsonl.gz` or `prs.jsonl`): each line a `/pulls`
+/// item plus its `files`. Returns the repo with at most `limit` PRs.
+pub fn load_dataset(dir: &Path, limit: Option<usize>) -> FakeRepo {
+    let gz = dir.join("prs.jsonl.gz");
+    let mut text = String::new();
+    if gz.exists() {
+        flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+    } else {
+        text = std::fs::read_to_string(dir.join("prs.jsonl")).unwrap();
+    }
+    let mut repo = FakeRepo {
+        default_branch: "main".into(),
+        ..Default::default()
+    };
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if limit.is_some_and(|l| repo.pulls.len() >= l) {
+            break;
+        }
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        let files = v
+            .as_object_mut()
+            .unwrap()
+            .remove("files")
+            .unwrap_or(Value::Array(vec![]));
+        let number = v["number"].as_i64().unwrap();
+        repo.files
+            .insert(number, files.as_array().cloned().unwrap_or_default());
+        repo.pulls.push(v);
+    }
+    repo
+}
+
+/// A minimal PR item with one production file, for tests that make their own data.
+pub fn simple_pr(
+    number: i64,
+    head_sha: &str,
+    title: &str,
+    files: Vec<Value>,
+) -> (Value, Vec<Value>) {
+    let pr = serde_json::json!({
+        "number": number,
+        "state": "open",
+        "title": title,
+        "body": "",
+        "user": {"login": format!("dev{number}"), "type": "User"},
+        "html_url": format!("https://github.com/o/r/pull/{number}"),
+        "draft": false,
+        "head": {"sha": head_sha, "ref": format!("branch-{number}")},
+        "base": {"sha": "base000", "ref": "main"},
+        "created_at": format!("2026-01-{:02}T10:00:00Z", (number % 28) + 1),
+        "updated_at": "2026-02-01T10:00:00Z",
+        "closed_at": null,
+        "merged_at": null
+    });
+    (pr, files)
+}
+
+fn json_response(status: StatusCode, body: &Value, extra: &HeaderMap) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    for (k, v) in extra {
+        resp.headers_mut().insert(k.clone(), v.clone());
+    }
+    resp
+}
+
+fn etag_of(body: &[u8]) -> String {
+    // FNV-1a: stable, dependency-free.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in body {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("W/\"{h:016x}\"")
+}
+
+/// Common request handling: faults, budget, conditional requests, logging.
+async fn answer(
+    inner: &Arc<Mutex<Inner>>,
+    path: String,
+    headers: &HeaderMap,
+    produce: impl FnOnce(&Inner) -> Result<(Value, Option<String>), StatusCode>,
+) -> Response {
+    // Hanging requests wait outside the lock.
+    loop {
+        let hang = inner
+            .lock()
+            .unwrap()
+            .faults
+            .hang_on
+            .as_ref()
+            .is_some_and(|h| path.contains(h.as_str()));
+        if !hang {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut g = inner.lock().unwrap();
+    g.requests += 1;
+    let conditional = headers.contains_key("if-none-match");
+    let t = now();
+    if t >= g.reset_at {
+        g.remaining = g.rate_limit;
+        g.reset_at = t + g.reset_after_secs;
+    }
+    let mut rl = HeaderMap::new();
+    let log = |g: &mut Inner, status: u16| {
+        g.log.push(Logged {
+            path: path.clone(),
+            status,
+            conditional,
+        })
+    };
+    if g.faults.fail_every > 0 && g.requests.is_multiple_of(g.faults.fail_every) {
+        log(&mut g, 502);
+        return json_response(
+            StatusCode::BAD_GATEWAY,
+            &serde_json::json!({"message": "Bad Gateway"}),
+            &rl,
+        );
+    }
+    if g.faults.secondary_limit_next > 0 {
+        g.faults.secondary_limit_next -= 1;
+        rl.insert("retry-after", HeaderValue::from_static("1"));
+        log(&mut g, 403);
+        return json_response(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}),
+            &rl,
+        );
+    }
+    let set_rl = |g: &Inner, rl: &mut HeaderMap| {
+        rl.insert(
+            "x-ratelimit-limit",
+            g.rate_limit.to_string().parse().unwrap(),
+        );
+        rl.insert(
+            "x-ratelimit-remaining",
+            g.remaining.to_string().parse().unwrap(),
+        );
+        rl.insert("x-ratelimit-reset", g.reset_at.to_string().parse().unwrap());
+        rl.insert(
+            "x-ratelimit-used",
+            (g.rate_limit - g.remaining).to_string().parse().unwrap(),
+        );
+        rl.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+    };
+    let produced = produce(&g);
+    // A 304 costs no budget; everything else does.
+    if let Ok((body, _)) = &produced {
+        let etag = etag_of(&serde_json::to_vec(body).unwrap());
+        if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+            set_rl(&g, &mut rl);
+            rl.insert("etag", etag.parse().unwrap());
+            log(&mut g, 304);
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            resp.headers_mut().extend(rl);
+            return resp;
+        }
+    }
+    if g.remaining <= 0 {
+        set_rl(&g, &mut rl);
+        log(&mut g, 403);
+        return json_response(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({"message": "API rate limit exceeded for 127.0.0.1."}),
+            &rl,
+        );
+    }
+    g.remaining -= 1;
+    set_rl(&g, &mut rl);
+    match produced {
+        Ok((body, link)) => {
+            rl.insert(
+                "etag",
+                etag_of(&serde_json::to_vec(&body).unwrap())
+                    .parse()
+                    .unwrap(),
+            );
+            if let Some(l) = link {
+                rl.insert("link", l.parse().unwrap());
+            }
+            log(&mut g, 200);
+            json_response(StatusCode::OK, &body, &rl)
+        }
+        Err(status) => {
+            log(&mut g, status.as_u16());
+            json_response(status, &serde_json::json!({"message": "Not Found"}), &rl)
+        }
+    }
+}
+
+async fn get_repo(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}");
+    let key = format!("{}/{}", owner.to_lowercase(), repo.to_lowercase());
+    answer(&inner, path, &headers, |g| {
+        let r = g.repos.get(&key).ok_or(StatusCode::NOT_FOUND)?;
+        Ok((
+            serde_json::json!({"name": repo, "full_name": format!("{owner}/{repo}"),
+                "default_branch": r.default_branch, "owner": {"login": owner, "type": "Organization"}}),
+            None,
+        ))
+    })
+    .await
+}
+
+fn paginate(
+    base: &str,
+    path: &str,
+    extra_query: &str,
+    items: &[Value],
+    page: usize,
+    per_page: usize,
+) -> (Value, Option<String>) {
+    let per_page = per_page.clamp(1, 100);
+    let pages = items.len().div_ceil(per_page).max(1);
+    let page = page.max(1);
+    let start = (page - 1) * per_page;
+    let slice: Vec<Value> = items.iter().skip(start).take(per_page).cloned().collect();
+    let mut links = Vec::new();
+    let url = |p: usize| format!("<{base}{path}?{extra_query}per_page={per_page}&page={p}>");
+    if page < pages {
+        links.push(format!("{}; rel=\"next\"", url(page + 1)));
+        links.push(format!("{}; rel=\"last\"", url(pages)));
+    }
+    if page > 1 {
+        links.push(format!("{}; rel=\"first\"", url(1)));
+        links.push(format!("{}; rel=\"prev\"", url(page - 1)));
+    }
+    (
+        Value::Array(slice),
+        (!links.is_empty()).then(|| links.join(", ")),
+    )
+}
+
+async fn list_pulls(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/pulls");
+    let key = format!("{}/{}", owner.to_lowercase(), repo.to_lowercase());
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    let desc = q.get("direction").map(|d| d == "desc").unwrap_or(true);
+    let log_path = format!("{path}?page={page}");
+    answer(&inner, log_path, &headers, |g| {
+        let r = g.repos.get(&key).ok_or(StatusCode::NOT_FOUND)?;
+        let mut items: Vec<Value> = r
+            .pulls
+            .iter()
+            .filter(|p| p["state"] == "open")
+            .cloned()
+            .collect();
+        items.sort_by(|a, b| {
+            let k = |v: &Value| {
+                (
+                    v["created_at"].as_str().unwrap_or("").to_string(),
+                    v["number"].as_i64().unwrap_or(0),
+                )
+            };
+            if desc {
+                k(b).cmp(&k(a))
+            } else {
+                k(a).cmp(&k(b))
+            }
+        });
+        let extra = format!(
+            "state=open&sort=created&direction={}&",
+            if desc { "desc" } else { "asc" }
+        );
+        Ok(paginate(&g.base, &path, &extra, &items, page, per_page))
+    })
+    .await
+}
+
+async fn list_files(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/pulls/{number}/files");
+    let key = format!("{}/{}", owner.to_lowercase(), repo.to_lowercase());
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    let log_path = format!("{path}?page={page}");
+    answer(&inner, log_path, &headers, |g| {
+        if g.faults.deleted.contains(&number) {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        let r = g.repos.get(&key).ok_or(StatusCode::NOT_FOUND)?;
+        let files = r.files.get(&number).ok_or(StatusCode::NOT_FOUND)?;
+        Ok(paginate(&g.base, &path, "", files, page, per_page))
+    })
+    .await
+}
+
+async fn rate_limit(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
+    let g = inner.lock().unwrap();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"resources": {"core": {"limit": g.rate_limit, "remaining": g.remaining, "reset": g.reset_at}}}),
+        &HeaderMap::new(),
+    )
+}

@@ -1,0 +1,176 @@
+//! Shared test harness: real Postgres and Redis, a fake GitHub, and the appliance running
+//! in-process (or as a child process for crash tests).
+
+#![allow(dead_code)]
+
+pub mod fake_github;
+pub mod services;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clawtriage::config::Settings;
+use tokio::sync::oneshot;
+
+pub use fake_github::FakeGithub;
+pub use services::Services;
+
+/// Settings for an appliance on port 0 against these services and this GitHub.
+pub fn settings(svc: &Services, github_url: &str) -> Settings {
+    Settings {
+        host: "127.0.0.1".into(),
+        port: "0".into(),
+        data_root: std::env::temp_dir()
+            .join(&svc.queue_prefix)
+            .display()
+            .to_string(),
+        database_url: Some(svc.database_url.clone()),
+        redis_url: Some(svc.redis_url.clone()),
+        worker_concurrency: "4".into(),
+        github_mode: "public".into(),
+        github_token: None,
+        github_api_url: github_url.into(),
+        github_git_url: "http://127.0.0.1:9".into(),
+        dashboard_token: None,
+        dashboard_auth_mode: "auto".into(),
+        ops_trigger_token: Some("ops-token-for-tests".into()),
+        public_scan_allowed_repos: "bench/playwright,o/r".into(),
+        shutdown_timeout_secs: "10".into(),
+        migrate_on_start: "true".into(),
+        log_format: "text".into(),
+        max_body_bytes: "65536".into(),
+        request_timeout_secs: "30".into(),
+        queue_prefix: svc.queue_prefix.clone(),
+        git_mirror: "off".into(),
+        ..Default::default()
+    }
+}
+
+/// An appliance running in this test process.
+pub struct App {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: clawtriage::state::AppState,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub http: reqwest::Client,
+}
+
+impl App {
+    pub async fn start(settings: Settings) -> App {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn,clawtriage=info".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        // Port 0 is refused by validation (1..=65535); bind to a free port instead.
+        let mut settings = settings;
+        if settings.port == "0" {
+            settings.port = services::free_port().to_string();
+        }
+        let config = settings.validate().expect("valid test settings");
+        let state = clawtriage::server::build_state(config)
+            .await
+            .expect("state");
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let st = state.clone();
+        let handle = tokio::spawn(async move {
+            clawtriage::server::run(
+                st,
+                async move {
+                    let _ = stop_rx.await;
+                },
+                Some(ready_tx),
+            )
+            .await
+        });
+        let addr = tokio::time::timeout(Duration::from_secs(60), ready_rx)
+            .await
+            .expect("app did not start in time")
+            .expect("app failed to start");
+        App {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            stop: Some(stop_tx),
+            handle: Some(handle),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Graceful shutdown; returns how long it took.
+    pub async fn stop(mut self) -> Duration {
+        let t = Instant::now();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("join").expect("clean shutdown");
+        }
+        t.elapsed()
+    }
+
+    /// POST the ops trigger.
+    pub async fn trigger(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(self.url("/api/ops/public-scan"))
+            .bearer_auth("ops-token-for-tests")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
+    }
+
+    /// Polls a scan until it is done or failed.
+    pub async fn wait_scan(&self, job_id: &str, within: Duration) -> serde_json::Value {
+        wait_scan_at(&self.http, &self.base, job_id, within).await
+    }
+}
+
+/// Polls `GET /api/ops/scans/{id}` on any appliance until the scan is done or failed.
+pub async fn wait_scan_at(
+    http: &reqwest::Client,
+    base: &str,
+    job_id: &str,
+    within: Duration,
+) -> serde_json::Value {
+    let start = Instant::now();
+    let mut last = serde_json::Value::Null;
+    while start.elapsed() < within {
+        if let Ok(r) = http
+            .get(format!("{base}/api/ops/scans/{job_id}"))
+            .bearer_auth("ops-token-for-tests")
+            .send()
+            .await
+        {
+            if r.status().is_success() {
+                last = r.json().await.unwrap_or_default();
+                if matches!(last["state"].as_str(), Some("done") | Some("failed")) {
+                    return last;
+                }
+            } else {
+                let code = r.status().as_u16();
+                last = serde_json::json!({"httpStatus": code, "body": r.text().await.unwrap_or_default()});
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("scan {job_id} not finished after {within:?}; last status: {last}");
+}
+
+/// A small PR set from the committed fixtures (a slice of the shared dataset).
+pub fn fixture_repo(limit: Option<usize>) -> fake_github::FakeRepo {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/datasets/playwright-slice");
+    fake_github::load_dataset(&dir, limit)
+}

@@ -1,0 +1,380 @@
+//! GitHub ingestion against a fake GitHub on loopback: the trigger's auth matrix, pagination,
+//! conditional re-scans, rate limits, 5xx, deleted PRs, the PR cap, closed PRs, and the local
+//! git mirror.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::fake_github::{FakeRepo, simple_pr};
+use common::{App, FakeGithub, Services, settings};
+use serde_json::{Value, json};
+
+fn synthetic_repo(n: i64) -> FakeRepo {
+    let mut repo = FakeRepo {
+        default_branch: "main".into(),
+        ..Default::default()
+    };
+    for i in 1..=n {
+        let patch = format!(
+            "@@ -1,3 +1,4 @@\n import {{ thing }} from './thing';\n+export function feature{i}(x: number) {{ return thing(x) * {i}; }}\n const a = 1;\n const b = 2;\n"
+        );
+        let (pr, files) = simple_pr(
+            i,
+            &format!("{i:040x}"),
+            &format!("feature {i}"),
+            vec![
+                json!({"filename": format!("src/feature{i}.ts"), "status": "modified",
+                "additions": 1, "deletions": 0, "changes": 1, "patch": patch}),
+            ],
+        );
+        repo.files.insert(i, files);
+        repo.pulls.push(pr);
+    }
+    repo
+}
+
+async fn post(app: &App, token: Option<&str>, body: String) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(app.url("/api/ops/public-scan"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_trigger_answers_the_auth_matrix_with_exact_codes() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    let app = App::start(settings(&svc, &gh.url())).await;
+    let ok = r#"{"owner":"o","repo":"r","snapshot":"m1"}"#.to_string();
+    let t = Some("ops-token-for-tests");
+
+    let (s, b) = post(&app, None, ok.clone()).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (s, _) = post(&app, Some("wrong-token"), ok.clone()).await;
+    assert_eq!(s, 401);
+    let (s, b) = post(&app, t, r#"{"owner":"o","repo":"not-allowed"}"#.into()).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (403, Some("forbidden")));
+    let (s, b) = post(&app, t, r#"{"owner":"o","repo":"#.into()).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("bad_request")));
+    let (s, b) = post(&app, t, r#"{"owner":"o; DROP TABLE x","repo":"r"}"#.into()).await;
+    assert_eq!(s, 400);
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("owner"),
+        "{b}"
+    );
+    let (s, b) = post(&app, t, r#"{"owner":"o","repo":"../../etc"}"#.into()).await;
+    assert_eq!(s, 400);
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("repo"),
+        "{b}"
+    );
+    let (s, _) = post(
+        &app,
+        t,
+        r#"{"owner":"o","repo":"r","maxOpenPrs":"ten"}"#.into(),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = post(&app, t, r#"{"owner":"o","repo":"r","extra":1}"#.into()).await;
+    assert_eq!(s, 400, "unknown fields are refused");
+    let (s, b) = post(
+        &app,
+        t,
+        format!(
+            r#"{{"owner":"o","repo":"r","pad":"{}"}}"#,
+            "x".repeat(200_000)
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    let (s, b) = post(&app, t, ok.clone()).await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["jobId"], "scan:o/r:m1");
+    assert_eq!(b["snapshot"], "m1");
+    // Nothing was stored for the refused requests.
+    let c = svc.client().await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM scan_jobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    app.stop().await;
+
+    // Without OPS_TRIGGER_TOKEN the route refuses every call.
+    let svc2 = Services::new().await;
+    let mut s2 = settings(&svc2, &gh.url());
+    s2.ops_trigger_token = None;
+    let app2 = App::start(s2).await;
+    let (s, b) = post(&app2, Some("anything"), ok).await;
+    assert_eq!(s, 401);
+    assert!(b["error"]["message"].as_str().unwrap().contains("disabled"));
+    app2.stop().await;
+}
+
+#[tokio::test]
+async fn a_paginated_scan_then_an_unchanged_rescan_costs_only_conditional_list_calls() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("o", "r", synthetic_repo(250));
+    let app = App::start(settings(&svc, &gh.url())).await;
+
+    let (s, b) = app
+        .trigger(json!({"owner":"o","repo":"r","snapshot":"first"}))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let st = app
+        .wait_scan("scan:o/r:first", Duration::from_secs(120))
+        .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["prsListed"], 250);
+    assert_eq!(st["prsAnalyzed"], 250);
+    assert_eq!(st["sourceRest"], 250);
+    // 3 list pages of 100, 1 repo call, 250 files calls.
+    assert_eq!(gh.count(|l| l.path.starts_with("/repos/o/r/pulls?")), 3);
+    assert_eq!(gh.count(|l| l.path.contains("/files")), 250);
+    assert!(st["rateLimitRemaining"].as_i64().unwrap() < 5000);
+    assert_eq!(
+        st["apiCalls"], 254,
+        "repo + 3 pages + 250 files calls: {st}"
+    );
+
+    gh.clear_log();
+    let (s, _) = app
+        .trigger(json!({"owner":"o","repo":"r","snapshot":"second"}))
+        .await;
+    assert_eq!(s, 202);
+    let st = app
+        .wait_scan("scan:o/r:second", Duration::from_secs(60))
+        .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["prsUnchanged"], 250);
+    assert_eq!(st["prsAnalyzed"], 0);
+    let log = gh.log();
+    assert!(
+        log.iter().all(|l| l.conditional && l.status == 304),
+        "{log:?}"
+    );
+    assert_eq!(log.len(), 4, "repo + 3 list pages, all 304: {log:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limits_5xx_and_deleted_prs_are_survived() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("o", "r", synthetic_repo(12));
+    gh.with(|g| {
+        // Budget of 8 requests, resetting 2 s after it runs out.
+        g.rate_limit = 8;
+        g.remaining = 8;
+        g.reset_after_secs = 2;
+        g.reset_at = now() + 2;
+        g.faults.fail_every = 5;
+        g.faults.secondary_limit_next = 1;
+        g.faults.deleted.insert(7);
+    });
+    let app = App::start(settings(&svc, &gh.url())).await;
+    let (s, _) = app
+        .trigger(json!({"owner":"o","repo":"r","snapshot":"faults"}))
+        .await;
+    assert_eq!(s, 202);
+    let st = app
+        .wait_scan("scan:o/r:faults", Duration::from_secs(120))
+        .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["prsListed"], 12);
+    assert_eq!(st["prsAnalyzed"], 11, "{st}");
+    assert_eq!(
+        st["prsFailed"], 1,
+        "the deleted PR fails, the rest go on: {st}"
+    );
+    let log = gh.log();
+    assert!(log.iter().any(|l| l.status == 502), "502s were injected");
+    assert!(log.iter().any(|l| l.status == 403), "limits were hit");
+    let c = svc.client().await;
+    let err: String = c
+        .query_one("SELECT error FROM analysis_runs WHERE number = 7", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(err.contains("404"), "{err}");
+    app.stop().await;
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[tokio::test]
+async fn the_cap_lists_only_the_newest_and_closed_prs_leave_the_open_list() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("o", "r", synthetic_repo(150));
+    let app = App::start(settings(&svc, &gh.url())).await;
+    let (s, _) = app
+        .trigger(json!({"owner":"o","repo":"r","snapshot":"cap","maxOpenPrs":30}))
+        .await;
+    assert_eq!(s, 202);
+    let st = app.wait_scan("scan:o/r:cap", Duration::from_secs(60)).await;
+    assert_eq!(st["prsListed"], 30);
+    assert_eq!(
+        gh.count(|l| l.path.starts_with("/repos/o/r/pulls?")),
+        1,
+        "one page is enough"
+    );
+
+    // A full scan, then PR 5 is closed on GitHub: the next scan marks it closed.
+    let (s, _) = app
+        .trigger(json!({"owner":"o","repo":"r","snapshot":"full"}))
+        .await;
+    assert_eq!(s, 202);
+    app.wait_scan("scan:o/r:full", Duration::from_secs(90))
+        .await;
+    gh.with(|g| {
+        let repo = g.repos.get_mut("o/r").unwrap();
+        repo.pulls.iter_mut().find(|p| p["number"] == 5).unwrap()["state"] = json!("closed");
+    });
+    let (s, _) = app
+        .trigger(json!({"owner":"o","repo":"r","snapshot":"after-close"}))
+        .await;
+    assert_eq!(s, 202);
+    let st = app
+        .wait_scan("scan:o/r:after-close", Duration::from_secs(60))
+        .await;
+    assert_eq!(st["prsListed"], 149);
+    let c = svc.client().await;
+    let state: String = c
+        .query_one("SELECT state FROM pull_requests WHERE number = 5", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "closed");
+    let keys: i64 = c
+        .query_one("SELECT count(*) FROM index_keys WHERE number = 5", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 0, "a closed PR no longer matches");
+    app.stop().await;
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn heads_come_from_the_local_git_mirror_with_one_api_call_per_list_page() {
+    // A "GitHub" git server: a bare repo with refs/pull/N/head, made here.
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(work.join("src")).unwrap();
+    std::fs::write(
+        work.join("src/lib.ts"),
+        "export const a = 1;\nexport const b = 2;\n",
+    )
+    .unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "base"]);
+    let remote_root = tmp.path().join("remote");
+    let bare = remote_root.join("o/r.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let mut repo = FakeRepo {
+        default_branch: "main".into(),
+        ..Default::default()
+    };
+    for n in 1..=3i64 {
+        git(&work, &["checkout", "-q", "-B", &format!("pr{n}"), "main"]);
+        std::fs::write(
+            work.join("src/lib.ts"),
+            format!("export const a = 1;\nexport const b = {n}0;\nexport function f{n}() {{ return {n}; }}\n"),
+        )
+        .unwrap();
+        git(&work, &["commit", "-q", "-am", &format!("pr {n}")]);
+        let sha = git(&work, &["rev-parse", "HEAD"]);
+        git(
+            &work,
+            &[
+                "push",
+                "-q",
+                bare.to_str().unwrap(),
+                &format!("HEAD:refs/pull/{n}/head"),
+            ],
+        );
+        // The REST files endpoint would answer too, but must not be needed.
+        let (pr, _) = simple_pr(n, &sha, &format!("pr {n}"), vec![]);
+        repo.pulls.push(pr);
+    }
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("o", "r", repo);
+    let mut s = settings(&svc, &gh.url());
+    s.git_mirror = "on".into();
+    s.github_git_url = format!("file://{}", remote_root.display());
+    s.data_root = tmp.path().join("data").display().to_string();
+    let app = App::start(s).await;
+    let (st, _) = app
+        .trigger(json!({"owner":"o","repo":"r","snapshot":"mirror"}))
+        .await;
+    assert_eq!(st, 202);
+    let st = app
+        .wait_scan("scan:o/r:mirror", Duration::from_secs(60))
+        .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["sourceMirror"], 3, "{st}");
+    assert_eq!(gh.count(|l| l.path.contains("/files")), 0, "{:?}", gh.log());
+    // ceil(3/100) list pages + the repo call.
+    assert!(st["apiCalls"].as_i64().unwrap() <= 3, "{st}");
+    let c = svc.client().await;
+    let rows = c
+        .query(
+            "SELECT number, path, additions, deletions, channel FROM pr_files ORDER BY number",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        let path: String = r.get(1);
+        let (add, del): (i32, i32) = (r.get(2), r.get(3));
+        assert_eq!(path, "src/lib.ts");
+        assert_eq!((add, del), (2, 1));
+        assert_eq!(r.get::<_, String>(4), "production");
+    }
+    app.stop().await;
+}

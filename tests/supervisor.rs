@@ -1,0 +1,530 @@
+//! The real supervisor (`scripts/start-fly.sh`) around the real binary, with
+//! real Postgres and Redis: start until healthy, write data, SIGTERM, check that
+//! both servers shut down cleanly, start again and find the data, then kill the
+//! app and check that the supervisor stops everything and fails.
+//!
+//! Needs Debian's Postgres server binaries (`/usr/lib/postgresql/*/bin` or
+//! `PG_BINDIR`) and `redis-server`; without them the test prints why and skips.
+//! Works as root (Postgres then runs as `postgres`) and as a normal user.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// From spawning the supervisor to `/api/health` answering 200.
+const START_BOUND: Duration = Duration::from_secs(60);
+/// From SIGTERM (or the app's death) to the supervisor's exit: the app's own
+/// drain bound (25 s) plus a clean Postgres and Redis stop.
+const STOP_BOUND: Duration = Duration::from_secs(45);
+
+const PG_CLEAN_STOP: &str = "database system is shut down";
+const REDIS_CLEAN_STOP: &str = "ready to exit";
+
+#[derive(Clone, Copy)]
+struct Ports {
+    app: u16,
+    postgres: u16,
+    redis: u16,
+}
+
+impl Ports {
+    fn pick() -> Ports {
+        // Hold all three listeners at once so the three ports differ.
+        let listeners: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+            .collect();
+        let port = |i: usize| listeners[i].local_addr().unwrap().port();
+        Ports {
+            app: port(0),
+            postgres: port(1),
+            redis: port(2),
+        }
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Postgres server binaries the supervisor will find, if any.
+fn pg_bindir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PG_BINDIR").map(PathBuf::from)
+        && dir.join("postgres").is_file()
+    {
+        return Some(dir);
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let major: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("postgres").is_file().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// True while `pid` names a process that has not exited (zombies count as exited).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may hold spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z"),
+        Err(_) => false,
+    }
+}
+
+/// Command lines of live processes that belong to this data root or ports.
+fn leftover_processes(data_root: &Path, ports: Ports) -> Vec<String> {
+    let root = data_root.to_string_lossy().into_owned();
+    let redis_addr = format!(":{}", ports.redis);
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        let ours = cmdline.contains(&root)
+            || (cmdline.contains("redis-server") && cmdline.contains(&redis_addr));
+        if ours && process_alive(pid) {
+            found.push(format!("{pid}: {}", cmdline.trim()));
+        }
+    }
+    found
+}
+
+fn read_pid_file(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// `GET /api/health` over plain HTTP/1.0; the status code, or None when
+/// nothing answers.
+fn health_status(port: u16) -> Option<u16> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /api/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One run of `scripts/start-fly.sh`, with stdout and stderr merged into one
+/// log (in order) that the test can search.
+struct Supervisor {
+    child: Child,
+    data_root: PathBuf,
+    log: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Supervisor {
+    fn start(data_root: &Path, ports: Ports) -> Supervisor {
+        let (pipe_reader, pipe_writer) = std::io::pipe().expect("create a pipe");
+        let child = Command::new("bash")
+            .arg(repo_root().join("scripts/start-fly.sh"))
+            .current_dir(repo_root())
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("FLY_APP_NAME")
+            .env("DATA_ROOT", data_root)
+            .env("PORT", ports.app.to_string())
+            .env("POSTGRES_PORT", ports.postgres.to_string())
+            .env("REDIS_PORT", ports.redis.to_string())
+            .env("HOST", "127.0.0.1")
+            .env("CLAWTRIAGE_BIN", env!("CARGO_BIN_EXE_clawtriage"))
+            .stdin(Stdio::null())
+            .stdout(pipe_writer.try_clone().expect("clone the pipe"))
+            .stderr(pipe_writer)
+            .spawn()
+            .expect("spawn scripts/start-fly.sh");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(pipe_reader).lines() {
+                let Ok(line) = line else { break };
+                // Shown by the test harness only when the test fails.
+                eprintln!("  | {line}");
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Supervisor {
+            child,
+            data_root: data_root.to_path_buf(),
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Polls until `/api/health` answers 200; panics (with the log) when the
+    /// supervisor exits first or the bound passes.
+    fn wait_healthy(&mut self, port: u16) -> Duration {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the supervisor") {
+                self.finish_log();
+                panic!(
+                    "supervisor exited ({status}) before /api/health answered; log:\n{}",
+                    self.log()
+                );
+            }
+            if health_status(port) == Some(200) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < START_BOUND,
+                "/api/health did not answer 200 within {START_BOUND:?}; log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits for the supervisor to exit within `bound`, then for its output to end.
+    fn wait_exit(&mut self, bound: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the supervisor") {
+                self.finish_log();
+                return status;
+            }
+            assert!(
+                started.elapsed() < bound,
+                "supervisor still running {bound:?} after being told to stop; log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The prefixers may flush a moment after the supervisor exits.
+    fn finish_log(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(reader) = self.reader.take_if(|r| r.is_finished()) {
+            let _ = reader.join();
+        }
+    }
+
+    fn pid_of(&self, name: &str) -> Option<u32> {
+        read_pid_file(&self.data_root.join("run").join(format!("{name}.pid")))
+    }
+}
+
+impl Drop for Supervisor {
+    /// After a failed assertion: stop everything so no server outlives the test.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let pids: Vec<u32> = ["app", "postgres", "redis"]
+                .iter()
+                .filter_map(|name| self.pid_of(name))
+                .collect();
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + STOP_BOUND;
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            for pid in pids.into_iter().filter(|pid| process_alive(*pid)) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// Runs SQL as the app's role, with the password the supervisor generated.
+fn psql_as_app(bindir: &Path, data_root: &Path, port: u16, sql: &str) -> String {
+    let password = std::fs::read_to_string(data_root.join("postgres-app-password"))
+        .expect("the supervisor writes $DATA_ROOT/postgres-app-password");
+    let output = Command::new(bindir.join("psql"))
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", "clawtriage", "-d", "clawtriage", "-c", sql])
+        .env("PGPASSWORD", password.trim())
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .expect("run psql");
+    assert!(
+        output.status.success(),
+        "psql {sql:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Runs a Redis command with the password the supervisor generated.
+fn redis_cli(data_root: &Path, port: u16, args: &[&str]) -> String {
+    let password = std::fs::read_to_string(data_root.join("redis-password"))
+        .expect("the supervisor writes $DATA_ROOT/redis-password");
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .env("REDISCLI_AUTH", password.trim())
+        .output()
+        .expect("run redis-cli");
+    assert!(output.status.success(), "redis-cli {args:?} failed");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn assert_all_stopped(sup: &Supervisor, pids: &[(&str, u32)], ports: Ports) {
+    for (name, pid) in pids {
+        assert!(
+            !process_alive(*pid),
+            "{name} (pid {pid}) still runs after the supervisor exited; log:\n{}",
+            sup.log()
+        );
+    }
+    let left = leftover_processes(&sup.data_root, ports);
+    assert!(
+        left.is_empty(),
+        "processes left behind: {left:#?}\nlog:\n{}",
+        sup.log()
+    );
+}
+
+fn child_pids(sup: &Supervisor) -> Vec<(&'static str, u32)> {
+    ["app", "postgres", "redis"]
+        .into_iter()
+        .map(|name| {
+            let pid = sup
+                .pid_of(name)
+                .unwrap_or_else(|| panic!("no run/{name}.pid; log:\n{}", sup.log()));
+            (name, pid)
+        })
+        .collect()
+}
+
+#[test]
+fn supervisor_starts_stops_cleanly_keeps_data_and_fails_when_the_app_dies() {
+    let Some(bindir) = pg_bindir() else {
+        eprintln!(
+            "SKIPPED supervisor test: no Postgres server binaries in /usr/lib/postgresql/*/bin \
+             and PG_BINDIR is not set (Debian: apt-get install postgresql)"
+        );
+        return;
+    };
+    if !on_path("redis-server") || !on_path("redis-cli") {
+        eprintln!(
+            "SKIPPED supervisor test: redis-server/redis-cli not on PATH (Debian: apt-get install redis-server)"
+        );
+        return;
+    }
+
+    let tmp = tempfile::Builder::new()
+        .prefix("clawtriage-supervisor-")
+        .tempdir()
+        .expect("create a temp dir");
+    // Postgres runs as `postgres` when we are root: it must be able to enter.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data_root = tmp.path().join("data");
+    let ports = Ports::pick();
+
+    // --- First start: initialise, become healthy, write data, SIGTERM. ---
+    let mut sup = Supervisor::start(&data_root, ports);
+    let cold = sup.wait_healthy(ports.app);
+    eprintln!("cold start (initdb + migrate) to healthy: {cold:?}");
+    let pids = child_pids(&sup);
+
+    psql_as_app(
+        &bindir,
+        &data_root,
+        ports.postgres,
+        "CREATE TABLE supervisor_probe (note text); \
+         INSERT INTO supervisor_probe VALUES ('written before SIGTERM')",
+    );
+    assert_eq!(
+        redis_cli(
+            &data_root,
+            ports.redis,
+            &["SET", "supervisor:probe", "kept"]
+        ),
+        "OK"
+    );
+
+    let signalled = Instant::now();
+    send_signal(sup.pid(), "TERM");
+    let status = sup.wait_exit(STOP_BOUND);
+    eprintln!("SIGTERM to exit: {:?}", signalled.elapsed());
+    let log = sup.log();
+    assert!(
+        status.success(),
+        "SIGTERM must end in exit 0, got {status}; log:\n{log}"
+    );
+    assert_all_stopped(&sup, &pids, ports);
+    assert!(
+        log.contains(PG_CLEAN_STOP),
+        "no clean Postgres shutdown in the log:\n{log}"
+    );
+    assert!(
+        log.contains(REDIS_CLEAN_STOP),
+        "no clean Redis shutdown in the log:\n{log}"
+    );
+    // The app is stopped before Postgres is asked to shut down.
+    let app_stopped = log
+        .find("[supervisor] app stopped")
+        .expect("app stop logged");
+    let pg_asked = log
+        .find("received fast shutdown request")
+        .expect("fast shutdown logged");
+    assert!(
+        app_stopped < pg_asked,
+        "Postgres was stopped before the app:\n{log}"
+    );
+    drop(sup);
+
+    // --- Second start: the data is still there; then the app dies. ---
+    let mut sup = Supervisor::start(&data_root, ports);
+    let warm = sup.wait_healthy(ports.app);
+    eprintln!("warm start to healthy: {warm:?}");
+    let pids = child_pids(&sup);
+    assert_eq!(
+        psql_as_app(
+            &bindir,
+            &data_root,
+            ports.postgres,
+            "SELECT note FROM supervisor_probe"
+        ),
+        "written before SIGTERM"
+    );
+    assert_eq!(
+        redis_cli(&data_root, ports.redis, &["GET", "supervisor:probe"]),
+        "kept"
+    );
+
+    let app_pid = sup.pid_of("app").expect("run/app.pid");
+    send_signal(app_pid, "KILL");
+    let status = sup.wait_exit(STOP_BOUND);
+    let log = sup.log();
+    assert!(
+        !status.success(),
+        "the app's death must make the supervisor fail, got {status}; log:\n{log}"
+    );
+    assert_all_stopped(&sup, &pids, ports);
+    assert!(
+        log.contains("exited unexpectedly"),
+        "the app's death is not reported:\n{log}"
+    );
+    assert!(
+        log.contains(PG_CLEAN_STOP),
+        "no clean Postgres shutdown in the log:\n{log}"
+    );
+    assert!(
+        log.contains(REDIS_CLEAN_STOP),
+        "no clean Redis shutdown in the log:\n{log}"
+    );
+}
+
+#[test]
+fn second_supervisor_on_the_same_data_root_is_refused() {
+    if pg_bindir().is_none() || !on_path("redis-server") {
+        eprintln!("SKIPPED: no Postgres server binaries or redis-server on this machine");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("clawtriage-supervisor-lock-")
+        .tempdir()
+        .expect("create a temp dir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data_root = tmp.path().join("data");
+    std::fs::create_dir_all(&data_root).unwrap();
+
+    // Hold the lock the way a running supervisor does.
+    let _lock_holder = KillOnDrop(
+        Command::new("flock")
+            .arg(data_root.join("supervisor.lock"))
+            .args(["sleep", "30"])
+            .spawn()
+            .expect("run flock"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Command::new("flock")
+        .args(["-n"])
+        .arg(data_root.join("supervisor.lock"))
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "flock never took the lock");
+        thread::sleep(Duration::from_millis(20));
+    }
+
+    let mut sup = Supervisor::start(&data_root, Ports::pick());
+    let status = sup.wait_exit(Duration::from_secs(20));
+    let log = sup.log();
+    assert!(
+        !status.success(),
+        "a second supervisor must refuse to start; log:\n{log}"
+    );
+    assert!(
+        log.contains("another supervisor"),
+        "unclear refusal:\n{log}"
+    );
+    assert!(
+        !data_root.join("postgres").exists(),
+        "the refused supervisor touched Postgres; log:\n{log}"
+    );
+}
+
+/// Kills the wrapped child when dropped (also on a failed assertion).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
