@@ -71,6 +71,9 @@ CREATE TABLE pr_signatures (
     signature         JSONB NOT NULL,
     channel_sizes     JSONB NOT NULL DEFAULT '{}'::jsonb,
     is_bot            BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Copied out of the signature for set building (byte-identical copies, sizes).
+    canonical_hash    TEXT,
+    production_lines  INTEGER NOT NULL DEFAULT 0,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (repo_id, number, head_sha, signature_version, config_version),
     FOREIGN KEY (repo_id, number) REFERENCES pull_requests (repo_id, number) ON DELETE CASCADE
@@ -196,6 +199,8 @@ CREATE TABLE feedback (
     a_number     BIGINT,
     b_number     BIGINT,
     set_id       TEXT,
+    -- The members of a set verdict, as shown when it was given.
+    members      BIGINT[],
     verdict      TEXT NOT NULL CHECK (verdict IN
                    ('duplicate', 'not_duplicate', 'competing', 'related', 'base_is')),
     base_number  BIGINT,

@@ -107,7 +107,7 @@ async fn trigger_async(args: TriggerArgs) -> anyhow::Result<bool> {
         return Ok(true);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait_timeout_secs);
-    let url = format!("{base}/api/ops/scans/{}", job_id);
+    let url = format!("{base}/api/ops/scans/{}", job_id.replace('/', "%2F"));
     loop {
         let s: serde_json::Value = http
             .get(&url)

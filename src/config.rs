@@ -207,6 +207,31 @@ pub struct Settings {
     /// files endpoint for every PR.
     #[arg(long, env = "GIT_MIRROR", default_value = "on")]
     pub git_mirror: String,
+    /// Lowest edge score shown as a suggestion and used to link duplicate sets (default: the
+    /// triage config's review threshold).
+    #[arg(long, env = "REVIEW_SCORE_THRESHOLD")]
+    pub review_score_threshold: Option<String>,
+    /// Largest duplicate set.
+    #[arg(long, env = "MAX_SET_SIZE", default_value = "40")]
+    pub max_set_size: String,
+    /// Name of the Check Run posted on analysed PR heads (app and hybrid modes).
+    #[arg(long, env = "CHECK_RUN_NAME", default_value = "ClawTriage")]
+    pub check_run_name: String,
+    /// Add the `triage:possible-duplicate` label to PRs with a SAME_CHANGE match (on | off).
+    #[arg(long, env = "CHECK_RUN_LABEL", default_value = "off")]
+    pub check_run_label: String,
+    /// Post one comment per SAME_CHANGE pair (on | off).
+    #[arg(long, env = "CHECK_RUN_COMMENT", default_value = "off")]
+    pub check_run_comment: String,
+    /// Public base URL of this appliance, for links from check runs (e.g. https://x.fly.dev).
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// In-process scan schedule: a cron expression (5 fields, or 6-7 with seconds first).
+    #[arg(long, env = "SCAN_SCHEDULE")]
+    pub scan_schedule: Option<String>,
+    /// Comma-separated owner/repo list the schedule scans.
+    #[arg(long, env = "SCAN_REPOS", default_value = "")]
+    pub scan_repos: String,
     /// Prefix of the Redis queue names (two appliances may share one Redis with different ones).
     #[arg(long, env = "QUEUE_PREFIX", default_value = "clawtriage")]
     pub queue_prefix: String,
@@ -277,6 +302,22 @@ pub struct Config {
     pub queue_prefix: String,
     /// Use local git mirrors.
     pub git_mirror: bool,
+    /// Review threshold override.
+    pub review_score_threshold: Option<f64>,
+    /// Largest duplicate set.
+    pub max_set_size: usize,
+    /// Check Run name.
+    pub check_run_name: String,
+    /// Opt-in label.
+    pub check_run_label: bool,
+    /// Opt-in comment.
+    pub check_run_comment: bool,
+    /// Public base URL (no trailing slash).
+    pub public_url: Option<String>,
+    /// In-process scan schedule (normalised to apalis-cron's seconds-first form).
+    pub scan_schedule: Option<String>,
+    /// Repositories the schedule scans.
+    pub scan_repos: Vec<RepoName>,
 }
 
 /// All problems found in the settings, one per line when displayed.
@@ -338,6 +379,39 @@ where
             *range.start()
         }
     }
+}
+
+fn on_off(name: &str, value: &str, errors: &mut Vec<String>) -> bool {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => true,
+        "off" | "false" | "0" | "no" | "" => false,
+        other => {
+            errors.push(format!(
+                "{name}: `{}` is not on or off",
+                other.escape_debug()
+            ));
+            false
+        }
+    }
+}
+
+/// Accepts the usual 5-field crontab form (minute first) or apalis-cron's 6-7 field form
+/// (seconds first) and returns the latter, checked.
+pub fn normalise_cron(expr: &str) -> Result<String, String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let six = match fields.len() {
+        5 => format!("0 {}", fields.join(" ")),
+        6 | 7 => fields.join(" "),
+        n => {
+            return Err(format!(
+                "`{}` has {n} fields; use 5 (min hour day month weekday) or 6-7 (seconds first)",
+                expr.escape_debug()
+            ));
+        }
+    };
+    <cron::Schedule as std::str::FromStr>::from_str(&six)
+        .map(|_| six)
+        .map_err(|e| format!("`{}` is not a cron expression ({e})", expr.escape_debug()))
 }
 
 impl Settings {
@@ -536,6 +610,48 @@ impl Settings {
             ));
         }
 
+        let review_score_threshold =
+            non_empty(&self.review_score_threshold).and_then(|v| match v.parse::<f64>() {
+                Ok(x) if (0.0..=1.0).contains(&x) => Some(x),
+                _ => {
+                    errors.push(format!(
+                        "REVIEW_SCORE_THRESHOLD: `{}` is not a number from 0 to 1",
+                        v.escape_debug()
+                    ));
+                    None
+                }
+            });
+        let max_set_size =
+            parse_num::<usize>("MAX_SET_SIZE", &self.max_set_size, 2..=500, &mut errors);
+        let check_run_name = self.check_run_name.trim().to_string();
+        if check_run_name.is_empty() || check_run_name.len() > 100 {
+            errors.push("CHECK_RUN_NAME: 1-100 characters".into());
+        }
+        let check_run_label = on_off("CHECK_RUN_LABEL", &self.check_run_label, &mut errors);
+        let check_run_comment = on_off("CHECK_RUN_COMMENT", &self.check_run_comment, &mut errors);
+        let public_url = non_empty(&self.public_url)
+            .map(|u| parse_base_url("PUBLIC_URL", &u, false, &mut errors));
+        let scan_schedule = non_empty(&self.scan_schedule).and_then(|s| match normalise_cron(&s) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errors.push(format!("SCAN_SCHEDULE: {e}"));
+                None
+            }
+        });
+        let mut scan_repos = Vec::new();
+        for item in self
+            .scan_repos
+            .split([',', ' ', '\n'])
+            .filter(|s| !s.trim().is_empty())
+        {
+            match RepoName::parse(item) {
+                Ok(r) => scan_repos.push(r),
+                Err(e) => errors.push(format!("SCAN_REPOS: {e}")),
+            }
+        }
+        if scan_schedule.is_some() && scan_repos.is_empty() {
+            errors.push("SCAN_REPOS: name the repositories SCAN_SCHEDULE scans".into());
+        }
         let queue_prefix = self.queue_prefix.trim().to_string();
         if queue_prefix.is_empty()
             || queue_prefix.len() > 64
@@ -575,6 +691,14 @@ impl Settings {
             triage_config,
             queue_prefix,
             git_mirror,
+            review_score_threshold,
+            max_set_size,
+            check_run_name,
+            check_run_label,
+            check_run_comment,
+            public_url,
+            scan_schedule,
+            scan_repos,
         })
     }
 }
@@ -627,6 +751,10 @@ mod tests {
             request_timeout_secs: "30".into(),
             queue_prefix: "clawtriage".into(),
             git_mirror: "on".into(),
+            max_set_size: "40".into(),
+            check_run_name: "ClawTriage".into(),
+            check_run_label: "off".into(),
+            check_run_comment: "off".into(),
             ..Default::default()
         }
     }
@@ -698,6 +826,22 @@ mod tests {
         for leak in ["ghp_supersecret", "ops-secret-value", "dbpassword"] {
             assert!(!debug.contains(leak), "{leak} leaked in {debug}");
         }
+    }
+
+    #[test]
+    fn cron_schedules_accept_five_or_six_fields_and_reject_nonsense() {
+        assert_eq!(normalise_cron("0 * * * *").unwrap(), "0 0 * * * *");
+        assert_eq!(normalise_cron("*/30 * * * * *").unwrap(), "*/30 * * * * *");
+        assert!(normalise_cron("every hour").is_err());
+        assert!(normalise_cron("61 * * * *").is_err());
+        let mut s = base();
+        s.scan_schedule = Some("0 * * * *".into());
+        assert!(s.validate().unwrap_err().to_string().contains("SCAN_REPOS"));
+        s.scan_repos = "o/r".into();
+        assert_eq!(
+            s.validate().unwrap().scan_schedule.as_deref(),
+            Some("0 0 * * * *")
+        );
     }
 
     #[test]

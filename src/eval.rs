@@ -579,3 +579,59 @@ pub fn main_args(args: &[String]) -> Result<()> {
     print!("{report}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn pull(number: u64, login: &str, files: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "number": number,
+            "title": format!("change {number}"),
+            "body": null,
+            "user": { "login": login },
+            "created_at": "2024-05-01T10:00:00Z",
+            "head": { "sha": format!("{number:040x}"), "ref": "main" },
+            "state": "open",
+            "files": files,
+        })
+    }
+
+    #[test]
+    fn runs_on_a_tiny_set() {
+        let patch = "@@ -10,3 +10,4 @@ export class Page {\n ctx\n-    return this._load(url);\n+    const timeout = this._timeoutSettings.navigationTimeout(options);\n+    return this._load(url, { timeout, waitUntil: options.waitUntil });\n ctx\n";
+        let other = "@@ -3,3 +3,3 @@ function render() {\n ctx\n-  drawTheWidget(canvas, 1);\n+  drawTheWidget(canvas, 2, { retina: true });\n ctx\n";
+        let f = |path: &str, p: &str| serde_json::json!([{ "filename": path, "status": "modified", "additions": 2, "deletions": 1, "patch": p }]);
+        let prs = [
+            pull(1, "dev-a", f("src/page.ts", patch)),
+            pull(2, "dev-b", f("src/page.ts", patch)),
+            pull(3, "dev-c", f("src/widget.ts", other)),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(dir.path().join("prs.jsonl.gz")).unwrap(),
+            flate2::Compression::fast(),
+        );
+        for p in &prs {
+            writeln!(gz, "{p}").unwrap();
+        }
+        gz.finish().unwrap();
+        let labels = serde_json::json!({
+            "pairs": [{ "a": 1, "b": 2, "kind": "backport", "category": "SAME_CHANGE" }],
+            "hard_negative_pairs": [[1, 3, "same_files"]],
+            "unlabeled_similar": [],
+        });
+        std::fs::write(dir.path().join("labels.json"), labels.to_string()).unwrap();
+        let report = run(dir.path(), &EvalOptions::default()).unwrap();
+        assert_eq!(report.prs, 3);
+        assert_eq!(report.recall.pairs, 1);
+        assert_eq!(report.recall.at1, 1);
+        assert_eq!(report.recall.category_match, 1);
+        assert_eq!(report.hard_negatives["same_files"].1, 0);
+        assert_eq!(report.precision["SAME_CHANGE"].suggested, 1);
+        let text = report.to_string();
+        assert!(text.contains("recall over labelled pairs"));
+        assert!(run(&dir.path().join("missing"), &EvalOptions::default()).is_err());
+    }
+}

@@ -8,6 +8,9 @@ use axum::response::{IntoResponse, Response};
 use crate::state::AppState;
 
 /// The health check.
+#[utoipa::path(get, path = "/health", tag = "ops", security(()),
+    responses((status = 200, description = "Postgres and Redis answer"),
+              (status = 503, description = "something is down; `down` names it")))]
 pub async fn get_health(State(state): State<AppState>) -> Response {
     let (db, redis) = tokio::join!(crate::store::ping(&state.pool), state.queues.ping());
     let mut down = Vec::new();

@@ -5,6 +5,7 @@
 pub mod dashboard;
 pub mod health;
 pub mod ops;
+pub mod results;
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -200,15 +201,74 @@ async fn api_not_found() -> ApiError {
     ApiError::not_found("no such API route")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: "this route does not take that method".into(),
+    }
+}
+
+/// The OpenAPI description's frame; paths are added by the routes themselves.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "ClawTriage API", description = "Duplicate pull-request triage. Errors are {\"error\":{\"code\",\"message\"}}."),
+    servers((url = "/api")),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The API routes and the OpenAPI description generated from them (so the two cannot drift).
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::get_health))
+        .routes(routes!(ops::trigger_public_scan))
+        .routes(routes!(ops::list_scans))
+        .routes(routes!(ops::get_scan))
+        .routes(routes!(results::list_repos))
+        .routes(routes!(results::triage_queue))
+        .routes(routes!(results::get_pr))
+        .routes(routes!(results::get_candidates))
+        .routes(routes!(results::duplicate_sets))
+        .routes(routes!(results::post_feedback, results::list_feedback))
+        .split_for_parts()
+}
+
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let cfg = state.config.clone();
-    let api = Router::new()
-        .route("/health", get(health::get_health))
-        .route("/ops/public-scan", post(ops::trigger_public_scan))
-        .route("/ops/scans", get(ops::list_scans))
-        .route("/ops/scans/{*job_id}", get(ops::get_scan))
+    let (routes, openapi) = api_routes();
+    let openapi = std::sync::Arc::new(openapi);
+    let api = routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
         .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         // Limits what extractors read; an oversized body becomes our JSON 413.
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
 

@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::store::scans;
 
 /// Body of the trigger.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TriggerBody {
     /// Repository owner.
@@ -62,6 +62,11 @@ fn require_ops(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
 }
 
 /// `POST /api/ops/public-scan`.
+#[utoipa::path(post, path = "/ops/public-scan", tag = "ops", request_body = TriggerBody,
+    params(("X-Trigger-Actor" = Option<String>, Header, description = "who asks, recorded for audit")),
+    responses((status = 202, description = "queued"), (status = 200, description = "this snapshot was queued before"),
+              (status = 400), (status = 401), (status = 403, description = "not in PUBLIC_SCAN_ALLOWED_REPOS"),
+              (status = 413), (status = 503)))]
 pub async fn trigger_public_scan(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -167,7 +172,10 @@ fn require_ops_or_dashboard(state: &AppState, headers: &HeaderMap) -> ApiResult<
     require_dashboard(state, headers)
 }
 
-/// `GET /api/ops/scans/{jobId}`.
+/// `GET /api/ops/scans/{jobId}` (the id's `/` is sent as `%2F`).
+#[utoipa::path(get, path = "/ops/scans/{job_id}", tag = "ops",
+    params(("job_id" = String, Path, description = "scan:{owner}/{repo}:{snapshot}, URL-encoded")),
+    responses((status = 200, body = scans::ScanStatus), (status = 401), (status = 404)))]
 pub async fn get_scan(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -187,7 +195,8 @@ pub async fn get_scan(
 }
 
 /// Query of the scan list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListScansQuery {
     /// At most this many (default 20, max 100).
@@ -195,6 +204,8 @@ pub struct ListScansQuery {
 }
 
 /// `GET /api/ops/scans`: recent scans, newest first.
+#[utoipa::path(get, path = "/ops/scans", tag = "ops", params(ListScansQuery),
+    responses((status = 200, description = "`{\"scans\": [ScanStatus]}`"), (status = 400), (status = 401)))]
 pub async fn list_scans(
     State(state): State<AppState>,
     headers: HeaderMap,

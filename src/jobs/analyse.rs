@@ -227,7 +227,7 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
 
     let mut stored = 0;
     if matchable {
-        let (postings, counts) = analysis::postings(
+        let postings = analysis::postings(
             pool,
             job.repo_id,
             v,
@@ -238,6 +238,14 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
         let cands = triage::rank_candidates(job.number as u64, &postings, &state.triage);
         let numbers: Vec<i64> = cands.iter().map(|&n| n as i64).collect();
         let others = analysis::load_signatures(pool, job.repo_id, v, &numbers).await?;
+        // Document frequencies of every feature of both sides of every pair to score.
+        let mut feature_keys: Vec<String> = triage::feature_keys(&result.signature, &state.triage);
+        for (_, _, sig) in &others {
+            feature_keys.extend(triage::feature_keys(sig, &state.triage));
+        }
+        feature_keys.sort_unstable();
+        feature_keys.dedup();
+        let counts = analysis::key_counts(pool, job.repo_id, v, &feature_keys).await?;
         let cfg = state.triage.clone();
         let me = result.signature.clone();
         let scored = tokio::task::spawn_blocking(move || {

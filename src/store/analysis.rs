@@ -227,6 +227,10 @@ pub async fn save_signature(
         serde_json::to_value(&analysis.signature).map_err(|e| StoreError::Decode(e.to_string()))?;
     let sizes = serde_json::to_value(analysis.channel_sizes)
         .map_err(|e| StoreError::Decode(e.to_string()))?;
+    let canonical =
+        Some(analysis.signature.prod.change.canonical_hash.as_str()).filter(|h| !h.is_empty());
+    let p = &analysis.channel_sizes.production;
+    let production_lines = (p.additions + p.deletions) as i32;
     tx.execute(
         "DELETE FROM pr_signatures WHERE repo_id = $1 AND number = $2 AND head_sha <> $3",
         &[&repo_id, &number, &head_sha],
@@ -234,10 +238,11 @@ pub async fn save_signature(
     .await?;
     tx.execute(
         "INSERT INTO pr_signatures (repo_id, number, head_sha, signature_version, config_version,
-             signature, channel_sizes, is_bot)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             signature, channel_sizes, is_bot, canonical_hash, production_lines)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (repo_id, number, head_sha, signature_version, config_version)
-         DO UPDATE SET signature = $6, channel_sizes = $7, is_bot = $8",
+         DO UPDATE SET signature = $6, channel_sizes = $7, is_bot = $8, canonical_hash = $9,
+                       production_lines = $10",
         &[
             &repo_id,
             &number,
@@ -247,6 +252,8 @@ pub async fn save_signature(
             &sig,
             &sizes,
             &analysis.is_bot,
+            &canonical,
+            &production_lines,
         ],
     )
     .await?;
@@ -268,17 +275,15 @@ pub async fn save_signature(
     Ok(())
 }
 
-/// For each key, the open PRs (current heads) that carry it, and how many PRs carry it in all
-/// (the document frequency the engine uses to discount common keys). Keys carried by more than
-/// `max_postings` PRs return no numbers (they are too common to pick candidates by) but keep
-/// their count.
+/// For each key, the open PRs (current heads) that carry it. Keys carried by more than
+/// `max_postings` PRs return no numbers: they are too common to pick candidates by.
 pub async fn postings(
     pool: &Pool,
     repo_id: i64,
     v: Versions,
     keys: &[String],
     max_postings: i64,
-) -> StoreResult<(Vec<(String, Vec<u64>)>, BTreeMap<String, u32>)> {
+) -> StoreResult<Vec<(String, Vec<u64>)>> {
     let c = pool.get().await?;
     let rows = c
         .query(
@@ -297,12 +302,9 @@ pub async fn postings(
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
-    let mut counts = BTreeMap::new();
     for r in rows {
         let key: String = r.get(0);
-        let n: i64 = r.get(1);
         let numbers: Option<Vec<i64>> = r.get(2);
-        counts.insert(key.clone(), n as u32);
         out.push((
             key,
             numbers
@@ -312,7 +314,7 @@ pub async fn postings(
                 .collect(),
         ));
     }
-    Ok((out, counts))
+    Ok(out)
 }
 
 /// Current-head signatures (with these versions) of open PRs among `numbers`.
@@ -367,6 +369,13 @@ pub async fn save_edges(
 ) -> StoreResult<()> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
+    // Both directions of a pair are written by whichever head is analysed; serialise edge
+    // writes per repository so that two analyses never lock the same pair in opposite orders.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(7, $1::int4)",
+        &[&((repo_id % i64::from(i32::MAX)) as i32)],
+    )
+    .await?;
     tx.execute(
         "DELETE FROM candidate_edges WHERE repo_id = $1 AND
            ((number = $2) OR (other_number = $2 AND other_head_sha <> $3))",
@@ -434,4 +443,26 @@ pub async fn save_edges(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// How many current heads carry each of `keys` (the document frequencies scoring discounts by).
+pub async fn key_counts(
+    pool: &Pool,
+    repo_id: i64,
+    v: Versions,
+    keys: &[String],
+) -> StoreResult<BTreeMap<String, u32>> {
+    let c = pool.get().await?;
+    let rows = c
+        .query(
+            "SELECT key, count(*) FROM index_keys
+             WHERE repo_id = $1 AND signature_version = $2 AND config_version = $3 AND key = ANY($4)
+             GROUP BY key",
+            &[&repo_id, &v.signature, &v.config, &keys],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u32))
+        .collect())
 }

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod repos;
+pub mod results;
 pub mod scans;
 
 use std::time::Duration;
@@ -47,7 +48,21 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Unavailable(_) => true,
-            StoreError::Db(e) => e.is_closed() || e.code().is_none(),
+            StoreError::Db(e) => {
+                use tokio_postgres::error::SqlState;
+                e.is_closed()
+                    || e.code().is_none()
+                    || [
+                        SqlState::T_R_DEADLOCK_DETECTED,
+                        SqlState::T_R_SERIALIZATION_FAILURE,
+                        SqlState::ADMIN_SHUTDOWN,
+                        SqlState::CRASH_SHUTDOWN,
+                        SqlState::CANNOT_CONNECT_NOW,
+                        SqlState::TOO_MANY_CONNECTIONS,
+                    ]
+                    .iter()
+                    .any(|c| e.code() == Some(c))
+            }
             _ => false,
         }
     }

@@ -8,7 +8,7 @@ use super::StoreResult;
 use crate::github::PullSummary;
 
 /// A repository row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Repo {
     /// Row id.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{StoreError, StoreResult};
 
 /// What a client sees of a scan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanStatus {
     /// `scan:{owner}/{repo}:{snapshot}`.
@@ -49,6 +49,7 @@ pub struct ScanStatus {
     /// anonymous | token | app.
     pub auth: Option<String>,
     /// Plain-language remarks (e.g. "no token: 60 requests per hour").
+    #[schema(value_type = Vec<String>)]
     pub notes: serde_json::Value,
     /// Error of a failed scan.
     pub error: Option<String>,

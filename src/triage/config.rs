@@ -134,6 +134,10 @@ pub struct ShingleConfig {
     pub size: usize,
     /// Least tokens of a change block for it to get an exact-match signature.
     pub min_block_tokens: usize,
+    /// Content-defined cut: a block ends after a line whose hash is divisible by this.
+    pub chunk_divisor: u64,
+    /// A block ends after this many lines at the latest.
+    pub chunk_max_lines: usize,
 }
 
 /// LSH banding (bands x rows must not exceed the 128 MinHash values).
@@ -162,6 +166,8 @@ pub struct CandidateConfig {
     pub weight_canonical: f64,
     /// Vote of a shared change block.
     pub weight_block: f64,
+    /// Vote of a shared test change block.
+    pub weight_test_block: f64,
     /// Vote of a shared LSH bucket.
     pub weight_lsh: f64,
     /// Vote of a shared reference (or a direct mention).
@@ -170,6 +176,8 @@ pub struct CandidateConfig {
     pub weight_symbol: f64,
     /// Vote of a shared production path.
     pub weight_path: f64,
+    /// Vote of a shared test or doc path.
+    pub weight_side_path: f64,
     /// Vote of a shared test name.
     pub weight_test: f64,
     /// Vote of a shared doc heading.
@@ -217,6 +225,8 @@ pub struct ScoreWeights {
     pub text_path_gate: f64,
     /// Share of path similarity in the area score.
     pub area_path_share: f64,
+    /// Fraction at which import similarity counts as symbol similarity.
+    pub import_share: f64,
     /// Prior mass (weighted lines) in block similarity.
     pub block_prior_lines: f64,
 }
@@ -235,8 +245,6 @@ pub struct CategoryThresholds {
     pub feature_min_area: f64,
     /// Production similarity supporting SAME_FEATURE.
     pub feature_min_prod: f64,
-    /// Test similarity supporting SAME_FEATURE.
-    pub feature_min_tests: f64,
     /// Least shared production mass (weighted lines) for SAME_FEATURE.
     pub feature_min_shared_lines: f64,
     /// Test similarity for COMPETING_IMPLEMENTATION.
@@ -247,10 +255,17 @@ pub struct CategoryThresholds {
     pub competing_max_prod: f64,
     /// Least production area overlap (paths, symbols) for competing implementations.
     pub competing_min_area: f64,
+    /// Least (rarity-weighted) similarity of the changed test paths for competing
+    /// implementations.
+    pub competing_min_test_paths: f64,
     /// Base final score of a competing edge.
     pub competing_base: f64,
     /// Span of the final score of a competing edge.
     pub competing_span: f64,
+    /// Least final score of a SAME_CHANGE edge.
+    pub same_change_floor: f64,
+    /// Most final score of a SAME_FEATURE edge.
+    pub feature_ceiling: f64,
     /// Cross similarity (added vs removed) marking a revert.
     pub revert_cross: f64,
 }
@@ -301,6 +316,11 @@ impl TriageConfig {
                 self.category.competing_min_tests,
             ),
             ("category.revert_cross", self.category.revert_cross),
+            (
+                "category.same_change_floor",
+                self.category.same_change_floor,
+            ),
+            ("category.feature_ceiling", self.category.feature_ceiling),
         ];
         for (k, v) in unit {
             if !(0.0..=1.0).contains(&v) {
@@ -309,6 +329,14 @@ impl TriageConfig {
         }
         if self.related_threshold >= self.review_threshold {
             return bad("related_threshold", "must be below review_threshold");
+        }
+        if self.category.feature_ceiling < self.review_threshold
+            || self.category.same_change_floor < self.review_threshold
+        {
+            return bad(
+                "category.feature_ceiling",
+                "suggestion bands must start at review_threshold",
+            );
         }
         if self.lsh.prod_bands * self.lsh.prod_rows > crate::triage::minhash::NUM_HASHES
             || self.lsh.prod_bands == 0

@@ -140,6 +140,15 @@ pub fn index_keys(sig: &Signature, cfg: &TriageConfig) -> Vec<String> {
     out
 }
 
+/// The keys whose corpus counts [`crate::triage::score`] consults for `sig`: its index keys
+/// without the LSH bands. For a [`crate::triage::ScoreContext::from_counts`] map, count the union of
+/// `feature_keys` of both PRs of every pair (unknown keys count as rare).
+pub fn feature_keys(sig: &Signature, cfg: &TriageConfig) -> Vec<String> {
+    let mut keys = index_keys(sig, cfg);
+    keys.retain(|k| !k.starts_with("lsh:"));
+    keys
+}
+
 /// Vote of one key of kind given by its prefix.
 fn kind_weight(k: &str, cfg: &TriageConfig) -> f64 {
     let c = &cfg.candidates;
@@ -148,10 +157,10 @@ fn kind_weight(k: &str, cfg: &TriageConfig) -> f64 {
         "lsh" => c.weight_lsh,
         K_CANON | K_CANON_TEST | K_CANON_DOC => c.weight_canonical,
         K_BLOCK_PROD => c.weight_block,
-        K_BLOCK_TEST => c.weight_block * 0.5,
+        K_BLOCK_TEST => c.weight_test_block,
         K_BLOCK_DOC => c.weight_doc,
         K_PATH => c.weight_path,
-        K_PATH_TEST | K_PATH_DOC => c.weight_path * 0.5,
+        K_PATH_TEST | K_PATH_DOC => c.weight_side_path,
         K_SYM | K_IMP => c.weight_symbol,
         K_TEST => c.weight_test,
         K_DOC => c.weight_doc,

@@ -17,12 +17,13 @@ pub mod hash;
 pub mod index;
 pub mod minhash;
 pub mod score;
+pub mod sets;
 pub mod signature;
 pub mod tokens;
 
 pub use channel::Channel;
 pub use config::{ConfigError, DEFAULT_CONFIG_TOML, TriageConfig};
-pub use index::{Index, index_keys, rank_candidates};
+pub use index::{Index, feature_keys, index_keys, rank_candidates};
 pub use score::{Category, Edge, Evidence, ScoreContext, Scores, score};
 pub use signature::{
     Analysis, Block, ChannelSize, ChannelSizes, ClassifiedFile, DocSig, FileChange, FileStatus,

@@ -571,6 +571,9 @@ fn change_match(
     }
 }
 
+/// Least similarity worth a one-line reason in the evidence (presentation only, not scoring).
+const REASON_MIN: f64 = 0.5;
+
 /// Identity of one side for the context's memo: PR number and head.
 fn side_id(s: &Signature) -> u64 {
     combine(s.number, hash_str(&s.head_sha))
@@ -669,9 +672,9 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
     );
     if primary == Channel::Production {
         s.symbols = match (syms.sim, imps.sim) {
-            (Some(x), Some(y)) => Some(x.max(y * 0.5)),
+            (Some(x), Some(y)) => Some(x.max(y * sc.import_share)),
             (Some(x), None) => Some(x),
-            (None, Some(y)) => Some(y * 0.5),
+            (None, Some(y)) => Some(y * sc.import_share),
             (None, None) => None,
         };
     }
@@ -788,27 +791,27 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
         && tests_sim >= cat.competing_min_tests
         && test_support_lines >= cat.competing_min_test_lines
         && s.prod < cat.competing_max_prod
-        && s.area >= cat.competing_min_area;
+        && s.area >= cat.competing_min_area
+        && tests.paths.sim.unwrap_or(0.0) >= cat.competing_min_test_paths;
     let prod_support =
         s.prod >= cat.feature_min_prod && pm.blocks.shared_mass >= cat.feature_min_shared_lines;
-    let feature_support =
-        prod_support || closing_shared > 0.0 || tests_sim >= cat.feature_min_tests;
+    // Tests alone do not support SAME_FEATURE (they only add to the score): identical tests with
+    // different production code is what COMPETING_IMPLEMENTATION is for.
+    let feature_support = prod_support || closing_shared > 0.0;
     let feature = !revert_like
         && ((s.raw >= cfg.review_threshold && s.area >= cat.feature_min_area && feature_support)
             || (closing_shared >= 1.0
                 && (s.area >= cat.feature_min_area || s.prod >= cat.feature_min_prod)));
 
     let review = cfg.review_threshold;
+    // RELATED edges are kept strictly below the review threshold (presentation margin).
     let below_review = review - 0.01;
     let (category, final_score) = if same_change {
-        (
-            Category::SameChange,
-            s.raw.max(review + 0.75 * (1.0 - review)),
-        )
+        (Category::SameChange, s.raw.max(cat.same_change_floor))
     } else if feature {
         (
             Category::SameFeature,
-            s.raw.max(review).min(review + 0.74 * (1.0 - review)),
+            s.raw.max(review).min(cat.feature_ceiling),
         )
     } else if competing {
         let span = ((tests_sim - cat.competing_min_tests)
@@ -870,7 +873,7 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
         ));
     }
     if let Some(t) = pm.text
-        && t >= 0.3
+        && t >= REASON_MIN
         && !pm.canon_same
     {
         r.push(format!("{what} text {:.0}% alike", t * 100.0));
@@ -894,7 +897,7 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
         };
         r.push(format!("#{x} names #{y}"));
     }
-    if primary == Channel::Production && tests_sim >= 0.5 {
+    if primary == Channel::Production && tests_sim >= REASON_MIN {
         r.push(format!(
             "tests {:.0}% alike ({} shared test blocks)",
             tests_sim * 100.0,
@@ -1042,6 +1045,48 @@ mod tests {
         assert_eq!(e.category, Category::SameChange);
         assert!(e.evidence.same_author);
         assert!(e.final_score >= cfg.review_threshold);
+    }
+
+    fn arb_patch() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let line = prop::sample::select(vec![
+            "  return value + 1;",
+            "  const t = options.timeout;",
+            "  await page.click(selector);",
+            "  if (!handle) throw new Error('gone');",
+            "  log(`done ${n}`);",
+            "}",
+        ]);
+        proptest::collection::vec((any::<bool>(), line), 1..8).prop_map(|lines| {
+            let mut p = String::from("@@ -1,9 +1,9 @@ function f() {\n ctx\n");
+            for (add, l) in lines {
+                p.push(if add { '+' } else { '-' });
+                p.push_str(l);
+                p.push('\n');
+            }
+            p
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn score_is_symmetric(
+            pa in arb_patch(), pb in arb_patch(), tb in arb_patch(),
+            same_path in proptest::prelude::any::<bool>(),
+        ) {
+            let cfg = TriageConfig::default();
+            let a = sig(1, "x", "fixes #5", &[("src/a.ts", pa.as_str())]);
+            let path_b = if same_path { "src/a.ts" } else { "src/b.ts" };
+            let b = sig(2, "y", "", &[(path_b, pb.as_str()), ("test/b.spec.ts", tb.as_str())]);
+            let ctx = ScoreContext::empty();
+            let e1 = score(&a, &b, &ctx, &cfg);
+            let e2 = score(&b, &a, &ctx, &cfg);
+            proptest::prop_assert_eq!(e1.category, e2.category);
+            proptest::prop_assert_eq!(e1.final_score, e2.final_score);
+            proptest::prop_assert!((0.0..=1.0).contains(&e1.final_score));
+            proptest::prop_assert_eq!(e1.category.is_suggestion(), e1.final_score >= cfg.review_threshold);
+        }
     }
 
     #[test]

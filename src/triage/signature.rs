@@ -356,75 +356,20 @@ struct Ctx<'c> {
 }
 
 impl Ctx<'_> {
-    /// Feeds one hunk's changed lines: shingles into the sketches (signed streams) and one block
-    /// signature per run of consecutive changed lines.
+    /// Feeds one hunk's changed lines: shingles into the sketches (added and removed apart) and
+    /// exact signatures of change blocks. A block is a run of consecutive changed lines, cut
+    /// further at content-defined points (after a line whose hash is divisible by
+    /// `shingles.chunk_divisor`, or after `shingles.chunk_max_lines` lines), so one edited line
+    /// inside a long run only changes the block around it.
     fn feed_hunk(&mut self, hunk: &Hunk<'_>, acc: &mut ChannelAcc) {
         let cfg = self.cfg;
-        let k = cfg.shingles.size.max(1);
-        // Per-sign token streams of the current block.
-        let mut add_stream: Vec<u64> = Vec::new();
-        let mut rem_stream: Vec<u64> = Vec::new();
-        let mut block = Fnv::default();
-        let mut block_lines = 0u32;
-        let mut block_tokens = 0usize;
-        let flush = |acc: &mut ChannelAcc,
-                     add_stream: &mut Vec<u64>,
-                     rem_stream: &mut Vec<u64>,
-                     block: &mut Fnv,
-                     block_lines: &mut u32,
-                     block_tokens: &mut usize| {
-            if *block_lines > 0 && *block_tokens >= cfg.shingles.min_block_tokens {
-                if acc.blocks.len() < cfg.limits.max_blocks {
-                    acc.blocks.insert(Block(block.finish64(), *block_lines));
-                } else {
-                    acc.block_limit_hit = true;
-                }
-            }
-            // Shingles are unsigned: the two sketches keep added and removed lines apart, and the
-            // cross comparison (one side's added against the other's removed) detects reverts.
-            for (stream, mh) in [
-                (&*add_stream, &mut acc.added),
-                (&*rem_stream, &mut acc.removed),
-            ] {
-                if stream.is_empty() {
-                    continue;
-                }
-                let n = if stream.len() < k {
-                    1
-                } else {
-                    stream.len() - k + 1
-                };
-                for i in 0..n {
-                    if acc.shingles >= cfg.limits.max_shingles {
-                        acc.shingle_limit_hit = true;
-                        break;
-                    }
-                    let end = (i + k).min(stream.len());
-                    let mut h = 0x5348_494e_474c_4553u64;
-                    for t in &stream[i..end] {
-                        h = combine(h, *t);
-                    }
-                    mh.add(h);
-                    acc.shingles += 1;
-                }
-            }
-            add_stream.clear();
-            rem_stream.clear();
-            *block = Fnv::default();
-            *block_lines = 0;
-            *block_tokens = 0;
-        };
+        let mut run = Run::default();
+        let mut block = BlockState::default();
         for (kind, line) in &hunk.lines {
             let sign = match kind {
                 LineKind::Context => {
-                    flush(
-                        acc,
-                        &mut add_stream,
-                        &mut rem_stream,
-                        &mut block,
-                        &mut block_lines,
-                        &mut block_tokens,
-                    );
+                    block.flush(acc, cfg);
+                    run.flush(acc, cfg);
                     continue;
                 }
                 LineKind::Added => {
@@ -447,27 +392,102 @@ impl Ctx<'_> {
             if self.toks.is_empty() {
                 continue; // blank lines carry nothing
             }
-            block.u64(sign);
+            let mut line_hash = Fnv::default();
+            line_hash.u64(sign);
             for t in &self.toks {
-                block.u64(*t);
+                line_hash.u64(*t);
             }
-            block.sep();
-            block_lines += 1;
-            block_tokens += self.toks.len();
+            let lh = line_hash.finish64();
+            block.hash = combine(block.hash, lh);
+            block.lines += 1;
+            block.tokens += self.toks.len();
             if sign == SIGN_ADD {
-                add_stream.extend_from_slice(&self.toks);
+                run.added.extend_from_slice(&self.toks);
             } else {
-                rem_stream.extend_from_slice(&self.toks);
+                run.removed.extend_from_slice(&self.toks);
+            }
+            let divisor = cfg.shingles.chunk_divisor.max(1);
+            if lh % divisor == 0 || block.lines as usize >= cfg.shingles.chunk_max_lines.max(1) {
+                block.flush(acc, cfg);
             }
         }
-        flush(
-            acc,
-            &mut add_stream,
-            &mut rem_stream,
-            &mut block,
-            &mut block_lines,
-            &mut block_tokens,
-        );
+        block.flush(acc, cfg);
+        run.flush(acc, cfg);
+    }
+}
+
+/// Signature state of the current change block.
+struct BlockState {
+    hash: u64,
+    lines: u32,
+    tokens: usize,
+}
+
+impl Default for BlockState {
+    fn default() -> Self {
+        BlockState {
+            hash: BLOCK_SEED,
+            lines: 0,
+            tokens: 0,
+        }
+    }
+}
+
+const BLOCK_SEED: u64 = 0x424c_4f43_4b53_4947;
+
+impl BlockState {
+    fn flush(&mut self, acc: &mut ChannelAcc, cfg: &TriageConfig) {
+        if self.lines > 0 && self.tokens >= cfg.shingles.min_block_tokens {
+            if acc.blocks.len() < cfg.limits.max_blocks {
+                acc.blocks.insert(Block(self.hash, self.lines));
+            } else {
+                acc.block_limit_hit = true;
+            }
+        }
+        *self = BlockState::default();
+    }
+}
+
+/// Token streams of the current run of changed lines, per sign.
+#[derive(Default)]
+struct Run {
+    added: Vec<u64>,
+    removed: Vec<u64>,
+}
+
+impl Run {
+    /// Feeds the run's shingles. Shingles are unsigned: the two sketches keep added and removed
+    /// lines apart, and comparing one side's added with the other's removed detects reverts.
+    fn flush(&mut self, acc: &mut ChannelAcc, cfg: &TriageConfig) {
+        let k = cfg.shingles.size.max(1);
+        for (stream, mh) in [
+            (&self.added, &mut acc.added),
+            (&self.removed, &mut acc.removed),
+        ] {
+            if stream.is_empty() {
+                continue;
+            }
+            let n = if stream.len() < k {
+                1
+            } else {
+                stream.len() - k + 1
+            };
+            for i in 0..n {
+                if acc.shingles >= cfg.limits.max_shingles {
+                    acc.shingle_limit_hit = true;
+                    break;
+                }
+                let end = (i + k).min(stream.len());
+                let mut h = 0x5348_494e_474c_4553u64;
+                for t in &stream[i..end] {
+                    h = combine(h, *t);
+                }
+                mh.add(h);
+                acc.shingles += 1;
+            }
+        }
+        self.added.clear();
+        self.removed.clear();
     }
 }
 

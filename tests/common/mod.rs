@@ -42,6 +42,10 @@ pub fn settings(svc: &Services, github_url: &str) -> Settings {
         request_timeout_secs: "30".into(),
         queue_prefix: svc.queue_prefix.clone(),
         git_mirror: "off".into(),
+        max_set_size: "40".into(),
+        check_run_name: "ClawTriage".into(),
+        check_run_label: "off".into(),
+        check_run_comment: "off".into(),
         ..Default::default()
     }
 }
@@ -148,7 +152,10 @@ pub async fn wait_scan_at(
     let mut last = serde_json::Value::Null;
     while start.elapsed() < within {
         if let Ok(r) = http
-            .get(format!("{base}/api/ops/scans/{job_id}"))
+            .get(format!(
+                "{base}/api/ops/scans/{}",
+                job_id.replace('/', "%2F")
+            ))
             .bearer_auth("ops-token-for-tests")
             .send()
             .await

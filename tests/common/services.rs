@@ -270,6 +270,13 @@ impl Services {
         }
     }
 
+    /// Applies the migrations (for tests that seed rows before starting the app).
+    pub async fn migrate(&self) {
+        let pool = clawtriage::store::connect(&self.database_url, 1).unwrap();
+        clawtriage::store::migrate(&pool).await.unwrap();
+        pool.close();
+    }
+
     /// A plain client on the test's database.
     pub async fn client(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
