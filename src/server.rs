@@ -139,6 +139,10 @@ pub async fn run(
         let _ = rx.wait_for(|v| *v).await;
     };
 
+    // A scheduled scan missed while the appliance was down is queued once now.
+    let catch_up_state = state.clone();
+    tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
+
     let app = crate::api::router(state.clone());
     let server = axum::serve(listener, app).with_graceful_shutdown(wait(rx.clone()));
     let workers = jobs::run_workers(state.clone(), wait(rx.clone()));

@@ -3,6 +3,7 @@
 //! is at-least-once (a worker that dies mid-job has its job re-run by another worker).
 
 pub mod analyse;
+pub mod cron;
 pub mod scan;
 
 use std::str::FromStr;
@@ -302,6 +303,24 @@ pub async fn run_workers(
                 .data(analyse_state.clone())
                 .build(analyse::handle)
         });
+    let monitor = match state.config.scan_schedule.as_deref() {
+        Some(expr) => {
+            let schedule = <::cron::Schedule as FromStr>::from_str(expr)
+                .map_err(|e| anyhow::anyhow!("SCAN_SCHEDULE: {e}"))?;
+            let cron_name = worker_name("cron");
+            let cron_state = state.clone();
+            tracing::info!(schedule = %expr, repos = state.config.scan_repos.len(), "in-process scan schedule on");
+            monitor.register(move |_restarts| {
+                WorkerBuilder::new(cron_name.clone())
+                    .backend(apalis_cron::CronScheduler::new(schedule.clone()))
+                    .catch_panic()
+                    .enable_tracing()
+                    .data(cron_state.clone())
+                    .build(cron::on_tick)
+            })
+        }
+        None => monitor,
+    };
     monitor
         .run_with_signal(async move {
             shutdown.await;
