@@ -124,6 +124,7 @@ ct_run_as() {
     if [[ "$user" == "$(id -un)" ]]; then
         "$@"
     else
-        setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
+        # The user's primary group by number: it need not share the user's name.
+        setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
     fi
 }

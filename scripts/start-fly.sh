@@ -23,6 +23,8 @@
 #   PG_BINDIR              Postgres server binaries; default newest /usr/lib/postgresql/*/bin
 #   SHUTDOWN_TIMEOUT_SECS  the app's drain bound (default 25); the supervisor waits 5 s more, then SIGKILL
 #   READY_TIMEOUT_SECS     how long to wait for Postgres/Redis to answer, default 120
+#   APP_USER               run the app as this user (root supervisor only; the image
+#                          sets clawtriage); default: the supervisor's own user
 #
 # Files under $DATA_ROOT: postgres/ (PGDATA), redis/ (append-only file),
 # postgres-app-password, redis-password (mode 600), run/ (pid files and the
@@ -229,6 +231,21 @@ else
     REDIS_USER="$PG_USER"
 fi
 
+# APP_USER (the image sets `clawtriage`): the user `clawtriage migrate` and
+# `serve` run as, with that user's HOME (git reads its config there). Needs a
+# root supervisor. Unset or our own name: the app runs as we do.
+AS_APP=()
+if [[ -n "${APP_USER:-}" && "$APP_USER" != "$(id -un)" ]]; then
+    ct_is_root || ct_die "APP_USER=$APP_USER needs the supervisor to run as root (or unset APP_USER to run the app as $(id -un))"
+    id "$APP_USER" >/dev/null 2>&1 || ct_die "APP_USER=$APP_USER: there is no such user"
+    app_home="$(getent passwd "$APP_USER" | cut -d: -f6)"
+    AS_APP=(setpriv --reuid="$APP_USER" --regid="$(id -g "$APP_USER")" --init-groups -- env HOME="${app_home:-/}")
+    ct_run_as "$APP_USER" test -x "$CLAWTRIAGE_BIN" \
+        || ct_die "APP_USER=$APP_USER cannot run $CLAWTRIAGE_BIN (put the binary where that user can reach it)"
+else
+    APP_USER="$(id -un)"
+fi
+
 # One supervisor per data directory. The lock is inherited by the children,
 # so it stays held while any of them is still alive.
 exec 9>"$DATA_ROOT/supervisor.lock"
@@ -323,12 +340,16 @@ if ct_is_root; then
     chown "$PG_USER:" "$PG_SOCKET_DIR"
 fi
 own_tree "$REDIS_DIR" "$REDIS_USER"
+# The app's git mirrors; the app gets its database and Redis passwords through
+# DATABASE_URL and REDIS_URL in its environment, so it needs no other file here.
+mkdir -p "$DATA_ROOT/repos"
+own_tree "$DATA_ROOT/repos" "$APP_USER"
 chmod 700 "$REDIS_DIR"
 
 # ---------------------------------------------------------------------------
 # Postgres: first-time initialisation
 
-for user in "$PG_USER" "$REDIS_USER"; do
+for user in "$PG_USER" "$REDIS_USER" "$APP_USER"; do
     if ! ct_run_as "$user" test -x "$DATA_ROOT"; then
         ct_die "user $user cannot enter $DATA_ROOT (a parent directory is not searchable, e.g. /root is mode 700); use a DATA_ROOT elsewhere or make its parents searchable (chmod o+x)"
     fi
@@ -451,15 +472,15 @@ export REDIS_URL="${REDIS_URL:-redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/}"
 export PORT DATA_ROOT
 
 log "running migrations"
-run_waited migrate "$CLAWTRIAGE_BIN" migrate || ct_die "'clawtriage migrate' failed (see above)"
+run_waited migrate "${AS_APP[@]}" "$CLAWTRIAGE_BIN" migrate || ct_die "'clawtriage migrate' failed (see above)"
 
 # ---------------------------------------------------------------------------
 # The app
 
-setsid "$CLAWTRIAGE_BIN" serve &
+"${AS_APP[@]}" setsid "$CLAWTRIAGE_BIN" serve &
 APP_PID=$!
 echo "$APP_PID" >"$RUN_DIR/app.pid"
-log "app started (pid $APP_PID), listening on port $PORT"
+log "app started (pid $APP_PID, as $APP_USER), listening on port $PORT"
 
 rc=0
 wait -n "$APP_PID" "$PG_PID" "$REDIS_PID" || rc=$?

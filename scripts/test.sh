@@ -47,6 +47,14 @@ if ((!quick)); then
     cargo clippy --all-targets -- -D warnings
 fi
 
+# The dashboard's browser test (tests/dashboard_e2e.rs) needs playwright-core; install it from
+# the lockfile when npm is there and it is not (without it the test reports SKIPPED, or fails in CI).
+if [[ ! -d dashboard/node_modules/playwright-core ]] && command -v npm >/dev/null 2>&1; then
+    ct_log "npm ci --prefix dashboard"
+    npm ci --prefix dashboard --no-audit --no-fund </dev/null \
+        || ct_log "npm ci failed; the browser test will say why it cannot run"
+fi
+
 ct_ensure_servers
 PG_BINDIR="$(ct_find_pg_bindir "")"
 export PG_BINDIR

@@ -44,12 +44,24 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         RetryPolicy::default(),
     )
     .map_err(anyhow::Error::msg)?;
+    let github = match (
+        config.github_mode.uses_app(),
+        config.github_app_id,
+        &config.github_private_key_pem,
+    ) {
+        (true, Some(app_id), Some(pem)) => github.with_app(
+            crate::github::AppAuth::new(app_id, pem, Some(pool.clone()))
+                .map_err(anyhow::Error::msg)?,
+        ),
+        _ => github,
+    };
     let triage = load_triage_config(&config)?;
     let mirror = config
         .git_mirror
         .then(|| crate::git::Mirror::new(&config.data_root, &config.github_git_url));
     Ok(AppState {
         mirror,
+        cache: Arc::new(crate::cache::ResultsCache::new(Duration::from_secs(30))),
         config: Arc::new(config),
         pool,
         queues,

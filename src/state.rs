@@ -25,4 +25,6 @@ pub struct AppState {
     pub triage: Arc<TriageConfig>,
     /// Local git mirrors (None when GIT_MIRROR=off).
     pub mirror: Option<Mirror>,
+    /// Rendered API answers (duplicate-set pages); bump it when results change.
+    pub cache: Arc<crate::cache::ResultsCache>,
 }

@@ -248,6 +248,21 @@ async fn sets_choose_base_and_keep_and_feedback_suppresses_pairs() {
     assert_eq!(st, 200);
     assert_eq!(list["feedback"].as_array().unwrap().len(), 2);
     assert_eq!(list["feedback"][0]["verdict"], "base_is");
+
+    // A "not duplicate" verdict on the whole set rejects every pair in it: the set is gone.
+    let r = app
+        .http
+        .post(app.url(&format!("/api/repos/{repo_id}/feedback")))
+        .json(
+            &json!({"target": "set", "setId": set_id, "members": [10, 11, 12],
+                      "verdict": "not_duplicate"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, b) = get(&app, &format!("/api/repos/{repo_id}/duplicate-sets"), None).await;
+    assert_eq!(b["sets"], json!([]), "{b}");
     let text = app
         .http
         .get(app.url(&format!("/api/repos/{repo_id}/feedback?format=jsonl")))
@@ -257,7 +272,11 @@ async fn sets_choose_base_and_keep_and_feedback_suppresses_pairs() {
         .text()
         .await
         .unwrap();
-    assert_eq!(text.lines().count(), 2);
+    assert_eq!(
+        text.lines().count(),
+        6,
+        "the set verdict and the 3 pair verdicts it implies"
+    );
     for line in text.lines() {
         serde_json::from_str::<Value>(line).unwrap();
     }

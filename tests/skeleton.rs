@@ -81,7 +81,10 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     let svc = Services::new().await;
     let pool = clawtriage::store::connect(&svc.database_url, 2).unwrap();
     let first = clawtriage::store::migrate(&pool).await.unwrap();
-    assert_eq!(first, vec!["V1__core".to_string()]);
+    assert_eq!(
+        first,
+        vec!["V1__core".to_string(), "V2__app_mode".to_string()]
+    );
     let second = clawtriage::store::migrate(&pool).await.unwrap();
     assert!(second.is_empty(), "second run applied {second:?}");
     let c = svc.client().await;
@@ -442,4 +445,41 @@ async fn graceful_shutdown_lets_a_running_job_finish() {
         .unwrap()
         .get(0);
     assert_eq!(status, "done", "the running job finished before exit");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    let app = App::start(settings(&svc, &gh.url())).await;
+    let requests = [
+        app.http.get(app.url("/api/health")),
+        app.http.get(app.url("/api/nope")),
+        app.http
+            .post(app.url("/api/ops/public-scan"))
+            .json(&json!({})),
+        app.http.get(app.url("/")),
+        app.http.get(app.url("/no/such/page")),
+        app.http.delete(app.url("/api/health")),
+    ];
+    for req in requests {
+        let r = req.send().await.unwrap();
+        let h = r.headers();
+        for name in [
+            "x-content-type-options",
+            "x-frame-options",
+            "referrer-policy",
+            "content-security-policy",
+            "strict-transport-security",
+            "x-request-id",
+        ] {
+            assert!(
+                h.contains_key(name),
+                "{} {} lacks {name}",
+                r.url(),
+                r.status()
+            );
+        }
+    }
+    app.stop().await;
 }

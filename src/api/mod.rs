@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod health;
 pub mod ops;
 pub mod results;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -275,6 +276,8 @@ pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api", api)
+        // Outside /api, with GitHub's 25 MB body limit on this route only.
+        .merge(webhooks::routes(cfg.github_mode.uses_app()))
         .fallback(dashboard::serve_dashboard)
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
@@ -295,6 +298,23 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
+        ))
+        // API answers are data, never documents: nothing in them may load or run anything.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
         ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(

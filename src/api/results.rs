@@ -466,11 +466,18 @@ pub async fn duplicate_sets(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<i64>, PathRejection>,
+    raw: axum::extract::RawQuery,
     query: Result<Query<SetsQuery>, QueryRejection>,
-) -> ApiResult<Json<SetsResponse>> {
+) -> ApiResult<Response> {
     require_dashboard(&state, &headers)?;
     let repo_id = repo_path(path)?;
     let Query(q) = query?;
+    // Answers are cached until results change (see crate::cache).
+    let cache_key = format!("sets:{repo_id}?{}", raw.0.unwrap_or_default());
+    let generation = state.cache.generation();
+    if let Some(body) = state.cache.get(&cache_key) {
+        return Ok(json_bytes(body));
+    }
     let limit = check_limit(q.limit, 20, 100)? as usize;
     let threshold = review_threshold(&state);
     // Sets never chain through links weaker than the review threshold.
@@ -617,11 +624,24 @@ pub async fn duplicate_sets(
     } else {
         None
     };
-    Ok(Json(SetsResponse {
+    let body = serde_json::to_vec(&SetsResponse {
         sets: sets_out,
         total,
         next_cursor,
-    }))
+    })
+    .map_err(ApiError::internal)?;
+    let body = bytes::Bytes::from(body);
+    state.cache.put(cache_key, generation, body.clone());
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: bytes::Bytes) -> Response {
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// A maintainer's verdict.
@@ -759,6 +779,7 @@ pub async fn post_feedback(
         },
     )
     .await?;
+    state.cache.bump();
     tracing::info!(repo_id, target, verdict, actor = %actor, "feedback recorded");
     Ok((StatusCode::CREATED, Json(row)).into_response())
 }

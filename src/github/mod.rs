@@ -2,6 +2,8 @@
 //! (ETag / 304, remembered in Postgres), primary and secondary rate limits, bounded retries of
 //! 5xx and transport errors. Tokens are never logged.
 
+pub mod app;
+pub mod checks;
 pub mod types;
 
 use std::sync::Arc;
@@ -9,10 +11,11 @@ use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, IF_NONE_MATCH, LINK, USER_AGENT};
+use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
+pub use app::AppAuth;
 pub use types::{FileEntry, PullSummary, RepoInfo};
 
 /// GitHub's cap on the files the REST API lists for one PR.
@@ -60,6 +63,9 @@ pub enum GithubError {
     /// The ETag cache could not be read or written.
     #[error("cache: {0}")]
     Cache(String),
+    /// GitHub App authentication could not be prepared (JWT signing, installation lookup).
+    #[error("GitHub App authentication: {0}")]
+    Auth(String),
 }
 
 impl GithubError {
@@ -139,6 +145,9 @@ pub struct GithubClient {
     token: Option<SecretString>,
     cache: Option<Pool>,
     retry: RetryPolicy,
+    /// GitHub App credentials (app and hybrid modes): requests under `/repos/{owner}/{repo}`
+    /// of an installed repository use its installation token.
+    app: Option<Arc<AppAuth>>,
 }
 
 /// The `rel="next"` URL of a `Link` header.
@@ -180,6 +189,7 @@ impl GithubClient {
             token,
             cache,
             retry,
+            app: None,
         })
     }
 
@@ -215,23 +225,71 @@ impl GithubClient {
         token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<Page, GithubError> {
+        self.send(Method::GET, url, None, conditional, token, stats)
+            .await
+    }
+
+    /// POST a JSON body, with the retry and rate-limit handling of [`GithubClient::get`].
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        token: Option<&SecretString>,
+        stats: &CallStats,
+    ) -> Result<Page, GithubError> {
+        self.send(Method::POST, url, Some(body), false, token, stats)
+            .await
+    }
+
+    /// PATCH a JSON body, with the retry and rate-limit handling of [`GithubClient::get`].
+    pub async fn patch_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        token: Option<&SecretString>,
+        stats: &CallStats,
+    ) -> Result<Page, GithubError> {
+        self.send(Method::PATCH, url, Some(body), false, token, stats)
+            .await
+    }
+
+    /// One request with retries (5xx, transport errors, secondary limits), primary rate-limit
+    /// waits and, for a conditional GET, ETag revalidation. Without an explicit `token`, a
+    /// request about an installed repository uses its installation token, else the client's.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        conditional: bool,
+        token: Option<&SecretString>,
+        stats: &CallStats,
+    ) -> Result<Page, GithubError> {
         let url = if url.starts_with("http://") || url.starts_with("https://") {
             url.to_string()
         } else {
             format!("{}{}", self.api_url, url)
         };
+        let conditional = conditional && method == Method::GET;
         let cached = if conditional {
             self.cached(&url).await?
         } else {
             None
         };
-        let token = token.or(self.token.as_ref());
+        let installation = match token {
+            Some(_) => None,
+            // Boxed: fetching an installation token is itself a request through here.
+            None => Box::pin(self.installation_token_for_url(&url)).await?,
+        };
+        let token = token
+            .or(installation.as_ref().map(|(_, t)| t))
+            .or(self.token.as_ref());
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             let mut req = self
                 .http
-                .get(&url)
+                .request(method.clone(), &url)
                 .header(ACCEPT, "application/vnd.github+json")
                 .header("X-GitHub-Api-Version", "2022-11-28")
                 .header(USER_AGENT, "clawtriage");
@@ -240,6 +298,9 @@ impl GithubClient {
             }
             if let Some((etag, _, _)) = &cached {
                 req = req.header(IF_NONE_MATCH, etag.as_str());
+            }
+            if let Some(b) = body {
+                req = req.json(b);
             }
             stats.calls.fetch_add(1, Ordering::Relaxed);
             let resp = match req.send().await {
@@ -261,7 +322,7 @@ impl GithubClient {
             let path = reqwest::Url::parse(&url)
                 .map(|u| u.path().to_string())
                 .unwrap_or_default();
-            tracing::debug!(method = "GET", path = %path, status = status.as_u16(),
+            tracing::debug!(method = %method, path = %path, status = status.as_u16(),
                 remaining = stats.remaining.load(Ordering::Relaxed), "github request");
 
             if status == StatusCode::NOT_MODIFIED {
@@ -352,6 +413,15 @@ impl GithubClient {
                     });
                 }
                 401 => {
+                    if let Some((id, _)) = &installation {
+                        // A revoked or expired installation token: a retry of the job fetches
+                        // a new one, so this is worth retrying.
+                        self.forget_installation_token(*id);
+                        return Err(GithubError::Unavailable {
+                            attempts: attempt,
+                            last: format!("installation token refused (401): {message}"),
+                        });
+                    }
                     return Err(GithubError::Forbidden {
                         status: 401,
                         message,

@@ -45,7 +45,10 @@ pub async fn handle(
 ) -> Result<(), BoxDynError> {
     let v = Versions::current(&state.triage);
     match run(&state, &job, v).await {
-        Ok(()) => Ok(()),
+        // App and hybrid modes: the verdict goes to the PR's Checks tab (its own job).
+        Ok(()) => super::check_run::after_analysis(&state, &job)
+            .await
+            .map_err(|e| into_apalis_error(e, &attempt, false)),
         Err(e) => {
             let permanent = e.is_permanent();
             let last = permanent || attempt.current() >= super::MAX_ATTEMPTS;
@@ -281,6 +284,7 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
         stored = rows.len() as i32;
         analysis::save_edges(pool, job.repo_id, job.number, &job.head_sha, v, &rows).await?;
     }
+    state.cache.bump();
     analysis::finish_analysis(
         pool,
         job.repo_id,

@@ -3,6 +3,7 @@
 //! is at-least-once (a worker that dies mid-job has its job re-run by another worker).
 
 pub mod analyse;
+pub mod check_run;
 pub mod cron;
 pub mod scan;
 
@@ -115,6 +116,40 @@ impl AnalyseJob {
     }
 }
 
+/// Post (create or update) one PR head's Check Run (app and hybrid modes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRunJob {
+    /// Repository row id.
+    pub repo_id: i64,
+    /// Repository owner.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// PR number.
+    pub number: i64,
+    /// Head commit.
+    pub head_sha: String,
+    /// Debounce window the post was asked in (set by [`Queues::push_check_run`]): asks within
+    /// one window share one job, which runs after the window closes.
+    #[serde(default)]
+    pub slot: i64,
+}
+
+impl CheckRunJob {
+    /// `check:{owner}/{repo}:{number}:{head_sha}:{slot}`.
+    pub fn job_id(&self) -> String {
+        format!(
+            "check:{}/{}:{}:{}:{}",
+            self.owner.to_ascii_lowercase(),
+            self.repo.to_ascii_lowercase(),
+            self.number,
+            self.head_sha,
+            self.slot
+        )
+    }
+}
+
 /// Checks that apalis reads the id back exactly as written (see rust-stack.md: ids like `0042`
 /// come back as `42` and kill the worker).
 pub fn checked_task_id(id: &str) -> Result<TaskId, JobError> {
@@ -132,6 +167,8 @@ pub struct Queues {
     pub scan: RedisStorage<ScanJob>,
     /// Storage of analyse jobs.
     pub analyse: RedisStorage<AnalyseJob>,
+    /// Storage of check-run jobs.
+    pub check: RedisStorage<CheckRunJob>,
     /// Unix time of the last worker heartbeat seen (0 = none yet).
     last_heartbeat: Arc<AtomicI64>,
 }
@@ -155,10 +192,13 @@ impl Queues {
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:scan")));
         let analyse =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:analyse")));
+        let check =
+            RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:check")));
         Ok(Queues {
             conn,
             scan,
             analyse,
+            check,
             last_heartbeat: Arc::new(AtomicI64::new(0)),
         })
     }
@@ -217,6 +257,21 @@ impl Queues {
         self.push(self.analyse.get_config(), &job.job_id(), job, None)
             .await
     }
+
+    /// Queues a check-run post for the end of the current debounce window; further pushes for
+    /// the same head within the window are no-ops (the one job reads the state when it runs).
+    pub async fn push_check_run(&self, job: &CheckRunJob) -> Result<PushOutcome, JobError> {
+        let window = check_run::DEBOUNCE.as_millis().max(1) as i64;
+        let now = chrono::Utc::now().timestamp_millis();
+        let slot = now / window;
+        let delay = Duration::from_millis(((slot + 1) * window - now + 250) as u64);
+        let job = CheckRunJob {
+            slot,
+            ..job.clone()
+        };
+        self.push(self.check.get_config(), &job.job_id(), &job, Some(delay))
+            .await
+    }
 }
 
 /// A unique worker name per process (apalis refuses a name that heartbeated recently, and a
@@ -264,6 +319,10 @@ pub async fn run_workers(
     };
     let scan_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
     let analyse_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+    let check_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+    let check_name = worker_name("check");
+    let check_storage = state.queues.check.clone();
+    let check_state = state.clone();
 
     let scan_storage = state.queues.scan.clone();
     let analyse_storage = state.queues.analyse.clone();
@@ -302,6 +361,18 @@ pub async fn run_workers(
                 .enable_tracing()
                 .data(analyse_state.clone())
                 .build(analyse::handle)
+        })
+        .register(move |_restarts| {
+            // Check runs are GitHub writes: few at once (secondary rate limits).
+            WorkerBuilder::new(check_name.clone())
+                .backend(check_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(2)
+                .retry(apalis::prelude::RetryPolicy::retries(2).with_backoff(check_backoff.clone()))
+                .timeout(Duration::from_secs(300))
+                .catch_panic()
+                .enable_tracing()
+                .data(check_state.clone())
+                .build(check_run::handle)
         });
     let monitor = match state.config.scan_schedule.as_deref() {
         Some(expr) => {
@@ -354,6 +425,16 @@ mod tests {
         };
         assert_eq!(a.job_id(), "analyse:o/r:42:0123abc");
         checked_task_id(&a.job_id()).unwrap();
+        let c = CheckRunJob {
+            repo_id: 1,
+            owner: "O".into(),
+            repo: "R".into(),
+            number: 42,
+            head_sha: "0123abc".into(),
+            slot: 588_000_123,
+        };
+        assert_eq!(c.job_id(), "check:o/r:42:0123abc:588000123");
+        checked_task_id(&c.job_id()).unwrap();
     }
 
     #[test]

@@ -122,7 +122,8 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
         let mut c = state.pool.get().await.map_err(StoreError::from)?;
         let tx = c.transaction().await.map_err(StoreError::from)?;
         for pr in &pulls {
-            repos::upsert_pull(&tx, repo_id, pr).await?;
+            // Never let a slow listing put back an older head than a webhook stored.
+            crate::store::app::upsert_pull_if_newer(&tx, repo_id, pr).await?;
             let status =
                 analysis::analysis_status(&tx, repo_id, pr.number, &pr.head.sha, v).await?;
             let unchanged = status.as_deref() == Some("done");
@@ -185,6 +186,8 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
             .await?;
     }
     scans::finish_listing(&state.pool, &job_id).await?;
+    // PRs may have closed or changed head: cached result pages are stale.
+    state.cache.bump();
     tracing::info!(scan = %job_id, listed = pulls.len(), queued = pending.len(),
         api_calls = stats.calls.load(Ordering::Relaxed), "scan listed");
     Ok(())

@@ -2,6 +2,7 @@
 //! the appliance lives under this module; transactions start and end here.
 
 pub mod analysis;
+pub mod app;
 pub mod repos;
 pub mod results;
 pub mod scans;

@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, patch, post};
 use serde_json::Value;
 
 /// One repository's data.
@@ -50,6 +50,32 @@ pub struct Logged {
     pub path: String,
     pub status: u16,
     pub conditional: bool,
+    /// The `Authorization` header sent, if any.
+    pub auth: Option<String>,
+}
+
+/// A write (POST/PATCH) the appliance sent: App tokens, check runs, labels, comments.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub method: String,
+    pub path: String,
+    /// The `Authorization` header sent, if any.
+    pub auth: Option<String>,
+    pub body: Value,
+    pub status: u16,
+}
+
+/// GitHub App state of the fake.
+#[derive(Debug, Default)]
+pub struct AppFake {
+    /// Lifetime of issued installation tokens (GitHub: 3600 s).
+    pub token_ttl_secs: i64,
+    /// Tokens issued so far.
+    pub tokens_issued: u64,
+    /// Check runs by id (the latest body sent for each).
+    pub check_runs: BTreeMap<i64, Value>,
+    pub next_check_run_id: i64,
+    pub writes: Vec<Write>,
 }
 
 pub struct Inner {
@@ -63,6 +89,7 @@ pub struct Inner {
     pub reset_at: i64,
     pub requests: u64,
     pub base: String,
+    pub app: AppFake,
 }
 
 /// Handle to a running fake.
@@ -94,6 +121,11 @@ impl FakeGithub {
             reset_at: now() + 3600,
             requests: 0,
             base: format!("http://{addr}"),
+            app: AppFake {
+                token_ttl_secs: 3600,
+                next_check_run_id: 1000,
+                ..Default::default()
+            },
         }));
         let app = Router::new()
             .route("/repos/{owner}/{repo}", get(get_repo))
@@ -103,6 +135,23 @@ impl FakeGithub {
                 get(list_files),
             )
             .route("/rate_limit", get(rate_limit))
+            .route(
+                "/app/installations/{id}/access_tokens",
+                post(issue_installation_token),
+            )
+            .route("/repos/{owner}/{repo}/check-runs", post(create_check_run))
+            .route(
+                "/repos/{owner}/{repo}/check-runs/{id}",
+                patch(update_check_run),
+            )
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}/labels",
+                post(add_labels),
+            )
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}/comments",
+                post(add_comment),
+            )
             .fallback(|| async {
                 json_response(
                     StatusCode::NOT_FOUND,
@@ -264,11 +313,16 @@ async fn answer(
         g.reset_at = t + g.reset_after_secs;
     }
     let mut rl = HeaderMap::new();
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let log = |g: &mut Inner, status: u16| {
         g.log.push(Logged {
             path: path.clone(),
             status,
             conditional,
+            auth: auth.clone(),
         })
     };
     if g.faults.fail_every > 0 && g.requests.is_multiple_of(g.faults.fail_every) {
@@ -469,4 +523,174 @@ async fn rate_limit(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
         &serde_json::json!({"resources": {"core": {"limit": g.rate_limit, "remaining": g.remaining, "reset": g.reset_at}}}),
         &HeaderMap::new(),
     )
+}
+
+fn auth_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Records a write and answers it; `produce` sees the state and the auth header.
+fn write(
+    inner: &Arc<Mutex<Inner>>,
+    method: &str,
+    path: String,
+    headers: &HeaderMap,
+    body: Value,
+    produce: impl FnOnce(&mut Inner, Option<&str>, &Value) -> (StatusCode, Value),
+) -> Response {
+    let auth = auth_of(headers);
+    let mut g = inner.lock().unwrap();
+    g.requests += 1;
+    let (status, answer) = produce(&mut g, auth.as_deref(), &body);
+    g.app.writes.push(Write {
+        method: method.into(),
+        path,
+        auth,
+        body,
+        status: status.as_u16(),
+    });
+    json_response(status, &answer, &HeaderMap::new())
+}
+
+fn is_installation_token(auth: Option<&str>) -> bool {
+    auth.is_some_and(|a| a.starts_with("Bearer ghs_"))
+}
+
+fn not_app() -> (StatusCode, Value) {
+    (
+        StatusCode::FORBIDDEN,
+        serde_json::json!({"message": "You must authenticate via a GitHub App."}),
+    )
+}
+
+/// `POST /app/installations/{id}/access_tokens`: needs the App JWT (three dot-separated parts).
+async fn issue_installation_token(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath(id): UrlPath<i64>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let path = format!("/app/installations/{id}/access_tokens");
+    write(&inner, "POST", path, &headers, body, |g, auth, _| {
+        let jwt = auth.and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
+        if jwt.split('.').count() != 3 {
+            return (
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"message": "A JSON web token could not be decoded"}),
+            );
+        }
+        g.app.tokens_issued += 1;
+        let expires = chrono::Utc::now() + chrono::Duration::seconds(g.app.token_ttl_secs);
+        (
+            StatusCode::CREATED,
+            serde_json::json!({
+                "token": format!("ghs_fake_{id}_{}", g.app.tokens_issued),
+                "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "permissions": {"checks": "write", "pull_requests": "read"},
+                "repository_selection": "selected"
+            }),
+        )
+    })
+}
+
+async fn create_check_run(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/check-runs");
+    write(&inner, "POST", path, &headers, body, |g, auth, body| {
+        if !is_installation_token(auth) {
+            return not_app();
+        }
+        let id = g.app.next_check_run_id;
+        g.app.next_check_run_id += 1;
+        let mut run = body.clone();
+        run["id"] = serde_json::json!(id);
+        g.app.check_runs.insert(id, run.clone());
+        (StatusCode::CREATED, run)
+    })
+}
+
+async fn update_check_run(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, id)): UrlPath<(String, String, i64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/check-runs/{id}");
+    write(&inner, "PATCH", path, &headers, body, |g, auth, body| {
+        if !is_installation_token(auth) {
+            return not_app();
+        }
+        let Some(run) = g.app.check_runs.get_mut(&id) else {
+            return (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"message": "Not Found"}),
+            );
+        };
+        if let (Some(r), Some(b)) = (run.as_object_mut(), body.as_object()) {
+            for (k, v) in b {
+                r.insert(k.clone(), v.clone());
+            }
+        }
+        (StatusCode::OK, run.clone())
+    })
+}
+
+async fn add_labels(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/issues/{number}/labels");
+    write(&inner, "POST", path, &headers, body, |_, auth, body| {
+        if !is_installation_token(auth) {
+            return not_app();
+        }
+        let labels: Vec<Value> = body["labels"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| serde_json::json!({"name": l}))
+            .collect();
+        (StatusCode::OK, Value::Array(labels))
+    })
+}
+
+async fn add_comment(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/issues/{number}/comments");
+    write(&inner, "POST", path, &headers, body, |_, auth, body| {
+        if !is_installation_token(auth) {
+            return not_app();
+        }
+        (
+            StatusCode::CREATED,
+            serde_json::json!({"id": 1, "body": body["body"]}),
+        )
+    })
+}
+
+impl FakeGithub {
+    /// Writes (POST/PATCH) sent so far.
+    pub fn writes(&self) -> Vec<Write> {
+        self.inner.lock().unwrap().app.writes.clone()
+    }
+
+    /// Check runs as they stand (id → latest body).
+    pub fn check_runs(&self) -> BTreeMap<i64, Value> {
+        self.inner.lock().unwrap().app.check_runs.clone()
+    }
 }

@@ -148,6 +148,17 @@ pub async fn wait_scan_at(
     job_id: &str,
     within: Duration,
 ) -> serde_json::Value {
+    wait_scan_with(http, base, job_id, "ops-token-for-tests", within).await
+}
+
+/// [`wait_scan_at`] with another ops token.
+pub async fn wait_scan_with(
+    http: &reqwest::Client,
+    base: &str,
+    job_id: &str,
+    token: &str,
+    within: Duration,
+) -> serde_json::Value {
     let start = Instant::now();
     let mut last = serde_json::Value::Null;
     while start.elapsed() < within {
@@ -156,7 +167,7 @@ pub async fn wait_scan_at(
                 "{base}/api/ops/scans/{}",
                 job_id.replace('/', "%2F")
             ))
-            .bearer_auth("ops-token-for-tests")
+            .bearer_auth(token)
             .send()
             .await
         {

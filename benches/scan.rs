@@ -1,0 +1,291 @@
+//! End-to-end scan benchmark (a bench binary that prints figures; not a timed test).
+//!
+//! Serves a shared PR set from the fake GitHub, scans it through the real appliance (in
+//! process, real Postgres and Redis), once through the REST files endpoint and once through a
+//! local git mirror, then re-scans the unchanged repository. Prints wall time, API calls by
+//! kind, per-PR latency percentiles and peak RSS of the app, Postgres and Redis.
+//!
+//! `cargo bench --bench scan -- [SET_DIR]` (default `../shared/datasets/playwright-1k`); under
+//! `cargo test` it runs once over the committed slice as a smoke test.
+//! Uses DATABASE_URL / REDIS_URL when set, else starts throwaway servers.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::fake_github::FakeRepo;
+use common::{App, FakeGithub, Services, settings};
+use serde_json::json;
+
+fn status_kb(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Sum of the resident memory of postgres and redis-server processes (KiB).
+fn servers_rss_kb() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{name}/comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if comm.starts_with("postgres") || comm.starts_with("redis-server") {
+            total += status_kb(&name, "VmRSS:");
+        }
+    }
+    total
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// Builds a bare git repository with one `refs/pull/N/head` per PR whose diff against `main`
+/// adds the PR's added lines to the PR's paths (a synthetic history shaped like the set), and
+/// points each PR's head sha at its commit.
+fn build_git_remote(root: &Path, repo: &mut FakeRepo) -> PathBuf {
+    let bare = root.join("bench/playwright.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    let ok = Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut stream = Vec::new();
+    let ident = "bench <bench@example.com> 1700000000 +0000";
+    writeln!(stream, "commit refs/heads/main\nmark :1\ncommitter {ident}\ndata 4\nbase\nM 644 inline README.md\ndata 5\nbase\n").unwrap();
+    let mut mark = 2;
+    let mut marks = Vec::new();
+    for pr in &repo.pulls {
+        let n = pr["number"].as_i64().unwrap();
+        writeln!(
+            stream,
+            "commit refs/pull/{n}/head\nmark :{mark}\ncommitter {ident}\ndata 3\npr\nfrom :1"
+        )
+        .unwrap();
+        for f in repo.files.get(&n).into_iter().flatten() {
+            let (Some(path), Some(patch)) = (f["filename"].as_str(), f["patch"].as_str()) else {
+                continue;
+            };
+            if path.contains('"') || path.contains('\n') || path == "README.md" {
+                continue;
+            }
+            let content: String = patch
+                .lines()
+                .filter(|l| l.starts_with('+'))
+                .map(|l| format!("{}\n", &l[1..]))
+                .collect();
+            writeln!(
+                stream,
+                "M 644 inline {path}\ndata {}\n{content}",
+                content.len()
+            )
+            .unwrap();
+        }
+        writeln!(stream).unwrap();
+        marks.push((n, mark));
+        mark += 1;
+    }
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(&bare)
+        .args(["fast-import", "--quiet", "--export-marks=marks"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(child.wait().unwrap().success());
+    let marks_text = std::fs::read_to_string(bare.join("marks")).unwrap();
+    let by_mark: std::collections::HashMap<String, String> = marks_text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(m, sha)| (m.trim_start_matches(':').to_string(), sha.to_string()))
+        .collect();
+    for (n, m) in marks {
+        let sha = by_mark[&m.to_string()].clone();
+        let pr = repo.pulls.iter_mut().find(|p| p["number"] == n).unwrap();
+        pr["head"]["sha"] = json!(sha);
+        pr["base"]["ref"] = json!("main");
+    }
+    root.to_path_buf()
+}
+
+struct Run {
+    label: &'static str,
+    wall: Duration,
+    listed: i64,
+    analysed: i64,
+    unchanged: i64,
+    failed: i64,
+    calls_repo: usize,
+    calls_list: usize,
+    calls_files: usize,
+    not_modified: usize,
+    latency_ms: Vec<f64>,
+}
+
+async fn scan(
+    app: &App,
+    gh: &FakeGithub,
+    svc: &Services,
+    label: &'static str,
+    snapshot: &str,
+) -> Run {
+    gh.clear_log();
+    let t = Instant::now();
+    let (code, b) = app
+        .trigger(json!({"owner": "bench", "repo": "playwright", "snapshot": snapshot}))
+        .await;
+    assert_eq!(code, 202, "{b}");
+    let st = app
+        .wait_scan(
+            &format!("scan:bench/playwright:{snapshot}"),
+            Duration::from_secs(1800),
+        )
+        .await;
+    let wall = t.elapsed();
+    let log = gh.log();
+    let c = svc.client().await;
+    // Per-PR latency: from the scan's start to each analysis' end.
+    let rows = c
+        .query(
+            "SELECT (extract(epoch FROM (a.finished_at - j.started_at)) * 1000)::float8
+             FROM analysis_runs a JOIN scan_prs p ON p.number = a.number AND p.head_sha = a.head_sha
+             JOIN scan_jobs j ON j.job_id = p.job_id
+             WHERE j.job_id = $1 AND p.outcome = 'analyzed' AND a.finished_at IS NOT NULL",
+            &[&format!("scan:bench/playwright:{snapshot}")],
+        )
+        .await
+        .unwrap();
+    let mut latency: Vec<f64> = rows.iter().map(|r| r.get::<_, f64>(0)).collect();
+    latency.sort_by(f64::total_cmp);
+    Run {
+        label,
+        wall,
+        listed: st["prsListed"].as_i64().unwrap_or(0),
+        analysed: st["prsAnalyzed"].as_i64().unwrap_or(0),
+        unchanged: st["prsUnchanged"].as_i64().unwrap_or(0),
+        failed: st["prsFailed"].as_i64().unwrap_or(0),
+        calls_repo: log.iter().filter(|l| !l.path.contains("/pulls")).count(),
+        calls_list: log.iter().filter(|l| l.path.contains("/pulls?")).count(),
+        calls_files: log.iter().filter(|l| l.path.contains("/files")).count(),
+        not_modified: log.iter().filter(|l| l.status == 304).count(),
+        latency_ms: latency,
+    }
+}
+
+fn print(r: &Run) {
+    let l = &r.latency_ms;
+    println!(
+        "{:<26} {:>7.2}s  listed {:>5}  analysed {:>5}  unchanged {:>5}  failed {:>3}  calls: repo {:>2} list {:>3} files {:>5} (304s {:>3})  per-PR ms p50 {:>7.0} p90 {:>7.0} p99 {:>7.0}",
+        r.label,
+        r.wall.as_secs_f64(),
+        r.listed,
+        r.analysed,
+        r.unchanged,
+        r.failed,
+        r.calls_repo,
+        r.calls_list,
+        r.calls_files,
+        r.not_modified,
+        percentile(l, 0.5),
+        percentile(l, 0.9),
+        percentile(l, 0.99),
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this once as a smoke test
+    // over the small committed slice.
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let default = if bench_mode {
+        PathBuf::from("../shared/datasets/playwright-1k")
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets/playwright-slice")
+    };
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map(PathBuf::from)
+        .unwrap_or(default);
+    if !dir.join("prs.jsonl.gz").exists() {
+        println!("scan bench skipped: no PR set at {}", dir.display());
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let peak_servers = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak_servers.clone(), stop.clone());
+        let sampler = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(servers_rss_kb(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        println!("set: {}", dir.display());
+        for (mirror, label) in [(false, "REST files endpoint"), (true, "git mirror")] {
+            let svc = Services::new().await;
+            let gh = FakeGithub::start().await;
+            let mut repo = common::fake_github::load_dataset(&dir, None);
+            let tmp = tempfile::tempdir().unwrap();
+            let mut s = settings(&svc, &gh.url());
+            s.worker_concurrency = "4".into();
+            if mirror {
+                let t = Instant::now();
+                let remote = build_git_remote(&tmp.path().join("remote"), &mut repo);
+                println!("(synthetic git history for {} PRs built in {:.1}s)", repo.pulls.len(), t.elapsed().as_secs_f64());
+                s.git_mirror = "on".into();
+                s.github_git_url = format!("file://{}", remote.display());
+                s.data_root = tmp.path().join("data").display().to_string();
+            }
+            gh.add_repo("bench", "playwright", repo);
+            let app = App::start(s).await;
+            let first = scan(&app, &gh, &svc, if mirror { "full scan, git mirror" } else { "full scan, REST files" }, "first").await;
+            print(&first);
+            let again = scan(&app, &gh, &svc, "re-scan, unchanged", "second").await;
+            print(&again);
+            let n = first.listed as f64;
+            println!(
+                "  {label}: API calls for the full scan {} (target for the mirror: <= ceil(N/100)+2 = {})",
+                first.calls_repo + first.calls_list + first.calls_files,
+                (n / 100.0).ceil() as usize + 2
+            );
+            app.stop().await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        sampler.join().unwrap();
+        println!(
+            "peak RSS: app+bench process {:.0} MiB (VmHWM); every postgres and redis-server process on the machine {:.0} MiB (sampled sum, an upper bound when other servers run)",
+            status_kb("self", "VmHWM:") as f64 / 1024.0,
+            peak_servers.load(Ordering::Relaxed) as f64 / 1024.0
+        );
+    });
+}

@@ -1,0 +1,89 @@
+// The triage queue: PRs with their top suggestion, strongest first; the way into the PR view.
+
+import { api, qs } from './api.js';
+import { h, put, age, chip, stateChip, ghLink, scoreBar, empty, errorBox, loading } from './dom.js';
+
+const STATES = ['open', 'closed', 'merged', 'all'];
+const REVIEW = [['', 'all PRs'], ['true', 'awaiting a verdict'], ['false', 'reviewed or no suggestion']];
+const ORDERS = [['score', 'strongest suggestion'], ['updated', 'recently updated'], ['number', 'PR number']];
+
+function row(ctx, it) {
+  const s = it.topSuggestion;
+  return h('li', { class: 'qitem', 'data-number': it.number },
+    h('div', { class: 'member-main' },
+      h('a', { href: ctx.href('pr', { repo: ctx.repo.repoId, n: it.number }), class: 'member-title' },
+        h('span', { class: 'num' }, `#${it.number}`), ' ', it.title || '(no title)'),
+      it.needsReview ? h('span', { class: 'pill tier-medium' }, 'needs review') : null),
+    h('div', { class: 'member-meta' }, stateChip(it.state), h('span', {}, 'by ', h('strong', {}, it.author)),
+      h('span', {}, 'updated ', age(it.updatedAt)), ghLink(it.url, 'GitHub', `#${it.number} on GitHub`)),
+    s ? h('div', { class: 'suggestion' },
+      h('a', { href: ctx.href('pair', { repo: ctx.repo.repoId, a: it.number, b: s.candidatePrNumber }) },
+        `looks like #${s.candidatePrNumber}`),
+      chip(s.category),
+      scoreBar('score', s.finalScore))
+      : h('p', { class: 'reason' }, 'No suggestion: nothing else looks like it.'));
+}
+
+export async function queueView(ctx) {
+  const p = ctx.params;
+  const state = STATES.includes(p.get('state')) ? p.get('state') : 'open';
+  const review = ['true', 'false'].includes(p.get('review')) ? p.get('review') : '';
+  const order = ORDERS.some(([k]) => k === p.get('order')) ? p.get('order') : 'score';
+  const apply = () => {
+    const f = document.getElementById('qfilters');
+    ctx.go('queue', {
+      repo: ctx.repo.repoId,
+      state: f.elements.state.value === 'open' ? '' : f.elements.state.value,
+      review: f.elements.review.value,
+      order: f.elements.order.value === 'score' ? '' : f.elements.order.value,
+    });
+  };
+  const select = (id, name, label, options, value) => h('div', { class: 'field' },
+    h('label', { for: id }, label),
+    h('select', { id, name, onchange: apply }, options.map(([k, text]) => h('option', { value: k, selected: k === value }, text))));
+  const list = h('ol', { class: 'queue', 'aria-busy': 'true' });
+  const box = h('div', {}, loading('Loading the triage queue…'));
+  put(ctx.main,
+    h('div', { class: 'view-head' }, h('h1', {}, 'Pull requests'),
+      h('p', { class: 'summary muted' }, 'Each PR with the strongest thing it looks like.')),
+    h('div', { class: 'filters-wrap' },
+      h('form', { id: 'qfilters', class: 'filters', 'aria-label': 'Filters', onsubmit: (e) => { e.preventDefault(); apply(); } },
+        select('q-state', 'state', 'State', STATES.map((s) => [s, s]), state),
+        select('q-review', 'review', 'Show', REVIEW, review),
+        select('q-order', 'order', 'Order', ORDERS, order))),
+    box);
+  const query = { limit: 50, state, needsReview: review, orderBy: order };
+  let page;
+  try {
+    page = await api(`/repos/${ctx.repo.repoId}/triage-queue${qs(query)}`, { signal: ctx.signal });
+  } catch (err) {
+    if (err.name === 'AbortError' || err.status === 401) throw err;
+    put(box, errorBox(err, ctx.refresh));
+    return;
+  }
+  if (!page.items.length) {
+    put(box, empty('No pull requests here.', h('p', {}, 'Try another state, or check the ',
+      h('a', { href: ctx.href('scans', { repo: ctx.repo.repoId }) }, 'scans'), '.')));
+    return;
+  }
+  put(list, page.items.map((it) => row(ctx, it)));
+  list.setAttribute('aria-busy', 'false');
+  let next = page.nextCursor;
+  const more = h('button', {
+    type: 'button', class: 'btn more',
+    onclick: async () => {
+      more.disabled = true;
+      try {
+        const p2 = await api(`/repos/${ctx.repo.repoId}/triage-queue${qs({ ...query, cursor: next })}`, { signal: ctx.signal });
+        list.append(...p2.items.map((it) => row(ctx, it)));
+        next = p2.nextCursor;
+        if (!next) more.remove();
+      } catch (err) {
+        more.after(errorBox(err));
+      } finally {
+        more.disabled = false;
+      }
+    },
+  }, 'Show more');
+  put(box, list, next ? more : null);
+}
