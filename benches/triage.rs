@@ -222,5 +222,71 @@ fn bench_engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_analyse, bench_candidates, bench_engine);
+/// Duplicate sets over 5,000 open PRs with ten edges each (the API's set building, without the
+/// database read): a mix of tight groups, chains and noise, deterministic.
+fn bench_sets(c: &mut Criterion) {
+    use clawtriage::triage::Category;
+    use clawtriage::triage::sets::{MemberInfo, SetEdge, SetParams, build_sets};
+    use std::collections::{BTreeMap, HashSet};
+    let n: u64 = 5_000;
+    let members: BTreeMap<u64, MemberInfo> = (1..=n)
+        .map(|i| {
+            (
+                i,
+                MemberInfo {
+                    number: i,
+                    created_at: 1_700_000_000 + i as i64 * 60,
+                    state: "open".into(),
+                    ci_state: None,
+                    approvals: 0,
+                    canonical_hash: None,
+                    production_lines: 10,
+                },
+            )
+        })
+        .collect();
+    let mut edges = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for a in 1..=n {
+        for k in 0..10u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Half the edges stay near (groups and chains), half go anywhere (noise).
+            let b = if k < 5 {
+                (a + 1 + x % 4).min(n)
+            } else {
+                1 + x % n
+            };
+            if b == a {
+                continue;
+            }
+            let score = 0.5 + (x % 500) as f64 / 1000.0;
+            let category = if score > 0.9 {
+                Category::SameChange
+            } else {
+                Category::SameFeature
+            };
+            edges.push(SetEdge {
+                a,
+                b,
+                category,
+                score,
+            });
+        }
+    }
+    let params = SetParams::default();
+    let none = HashSet::new();
+    c.bench_function("sets/build 5000 PRs x 10 edges", |bench| {
+        bench.iter(|| build_sets("r", &edges, &members, &none, &params))
+    });
+}
+
+criterion_group!(
+    benches,
+    bench_analyse,
+    bench_candidates,
+    bench_engine,
+    bench_sets
+);
 criterion_main!(benches);
