@@ -128,10 +128,11 @@ fn main() {
 local body = f:read("*a")
 f:close()
 local n = 0
-local tid = 0
+local threads = 0
 function setup(thread)
-  thread:set("tid", tid)
-  tid = tid + 1
+  -- Sets the global `thread_id` in that thread's own Lua state.
+  thread:set("thread_id", threads)
+  threads = threads + 1
 end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -139,7 +140,7 @@ wrk.headers["X-GitHub-Event"] = "ping"
 wrk.headers["X-Hub-Signature-256"] = "{}"
 request = function()
   n = n + 1
-  wrk.headers["X-GitHub-Delivery"] = "load-" .. tostring(tid) .. "-" .. tostring(n)
+  wrk.headers["X-GitHub-Delivery"] = "load-" .. tostring(thread_id) .. "-" .. tostring(n)
   return wrk.format(nil, "/webhooks/github", nil, body)
 end
 "#,
