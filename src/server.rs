@@ -62,6 +62,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     Ok(AppState {
         mirror,
         cache: Arc::new(crate::cache::ResultsCache::new(Duration::from_secs(30))),
+        trigger_limiter: Arc::new(crate::api::ops::trigger_limiter()),
         config: Arc::new(config),
         pool,
         queues,
@@ -156,7 +157,11 @@ pub async fn run(
     tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
 
     let app = crate::api::router(state.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(wait(rx.clone()));
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait(rx.clone()));
     let workers = jobs::run_workers(state.clone(), wait(rx.clone()));
     let server = tokio::spawn(async move { server.await });
     let workers = tokio::spawn(workers);

@@ -27,4 +27,6 @@ pub struct AppState {
     pub mirror: Option<Mirror>,
     /// Rendered API answers (duplicate-set pages); bump it when results change.
     pub cache: Arc<crate::cache::ResultsCache>,
+    /// Per-client rate limit of the ops trigger.
+    pub trigger_limiter: Arc<crate::api::ops::TriggerLimiter>,
 }

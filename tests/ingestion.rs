@@ -378,3 +378,32 @@ async fn heads_come_from_the_local_git_mirror_with_one_api_call_per_list_page() 
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_trigger_is_rate_limited_per_client_before_the_token_is_checked() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    let app = App::start(settings(&svc, &gh.url())).await;
+    let mut codes = Vec::new();
+    for i in 0..12 {
+        // Wrong tokens count too: guessing tokens is rate limited.
+        let token = if i % 2 == 0 {
+            "wrong"
+        } else {
+            "ops-token-for-tests"
+        };
+        let (s, b) = post(
+            &app,
+            Some(token),
+            format!(r#"{{"owner":"o","repo":"r","snapshot":"rl{i}"}}"#),
+        )
+        .await;
+        if s == 429 {
+            assert_eq!(b["error"]["code"], "rate_limited");
+        }
+        codes.push(s);
+    }
+    assert!(codes[..10].iter().all(|c| *c != 429), "{codes:?}");
+    assert_eq!(&codes[10..], &[429, 429], "{codes:?}");
+    app.stop().await;
+}

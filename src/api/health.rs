@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
 
+/// Seconds without a worker heartbeat after which health reports the workers down.
+pub const WORKER_SILENCE_SECS: i64 = 60;
+
 /// The health check.
 #[utoipa::path(get, path = "/health", tag = "ops", security(()),
     responses((status = 200, description = "Postgres and Redis answer"),
@@ -30,6 +33,17 @@ pub async fn get_health(State(state): State<AppState>) -> Response {
             "down".to_string()
         }
     };
+    // Workers heartbeat every few seconds; silence means they are gone (Redis trouble that a
+    // restart did not fix) and nothing would be processed while the API looks fine.
+    let heartbeat_age = state.queues.worker_heartbeat_age();
+    let workers_status = match heartbeat_age {
+        Some(age) if age > WORKER_SILENCE_SECS => {
+            down.push("workers");
+            "down"
+        }
+        Some(_) => "ok",
+        None => "starting",
+    };
     let ok = down.is_empty();
     let body = serde_json::json!({
         "ok": ok,
@@ -38,7 +52,8 @@ pub async fn get_health(State(state): State<AppState>) -> Response {
         "redis": redis_status,
         "down": down,
         "githubMode": format!("{:?}", state.config.github_mode).to_lowercase(),
-        "workerHeartbeatAgeSecs": state.queues.worker_heartbeat_age(),
+        "workers": workers_status,
+        "workerHeartbeatAgeSecs": heartbeat_age,
     });
     let status = if ok {
         StatusCode::OK

@@ -61,17 +61,68 @@ fn require_ops(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
+/// Per-client limiter of the trigger.
+pub type TriggerLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+
+/// Trigger calls allowed per client and minute (a burst of this many, refilled evenly).
+pub const TRIGGER_CALLS_PER_MINUTE: u32 = 10;
+
+/// The limiter the appliance starts with.
+pub fn trigger_limiter() -> TriggerLimiter {
+    let per_minute =
+        std::num::NonZeroU32::new(TRIGGER_CALLS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute))
+}
+
+/// The client a request comes from: Fly's proxy sets `Fly-Client-IP` (trusted only on Fly,
+/// where the proxy always overwrites it); elsewhere the TCP peer.
+fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> std::net::IpAddr {
+    let on_fly = std::env::var_os("FLY_APP_NAME").is_some();
+    headers
+        .get("fly-client-ip")
+        .filter(|_| on_fly)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .or(peer.map(|p| p.ip()))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Refuses a client over its trigger budget (checked before the token, so that guessing tokens
+/// is rate limited too).
+fn check_rate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> ApiResult<()> {
+    let ip = client_ip(headers, peer);
+    match state.trigger_limiter.check_key(&ip) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            tracing::warn!(client = %ip, "ops trigger rate limit hit");
+            Err(ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "rate_limited",
+                message: format!(
+                    "at most {TRIGGER_CALLS_PER_MINUTE} trigger calls per minute per client; try again shortly"
+                ),
+            })
+        }
+    }
+}
+
 /// `POST /api/ops/public-scan`.
 #[utoipa::path(post, path = "/ops/public-scan", tag = "ops", request_body = TriggerBody,
     params(("X-Trigger-Actor" = Option<String>, Header, description = "who asks, recorded for audit")),
     responses((status = 202, description = "queued"), (status = 200, description = "this snapshot was queued before"),
               (status = 400), (status = 401), (status = 403, description = "not in PUBLIC_SCAN_ALLOWED_REPOS"),
-              (status = 413), (status = 503)))]
+              (status = 413), (status = 429, description = "over the per-client rate limit"), (status = 503)))]
 pub async fn trigger_public_scan(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Json<TriggerBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
+    check_rate(&state, &headers, peer.map(|c| (c.0).0))?;
     require_ops(&state, &headers)?;
     let Json(body) = body?;
     validate_owner(&body.owner).map_err(ApiError::bad_request)?;

@@ -331,6 +331,14 @@ pub async fn run_workers(
     let analyse_state = state.clone();
     let monitor = Monitor::new()
         .shutdown_timeout(state.config.shutdown_timeout)
+        // A worker whose backend fails (Redis restarted or unreachable) ends; restart it, under a
+        // new name (apalis refuses a name that heartbeated recently), after a short pause so an
+        // outage does not spin. Without this the HTTP side would live on with no workers.
+        .should_restart(|ctx, err| {
+            tracing::warn!(worker = %ctx.name(), error = %err, "worker stopped; restarting it");
+            std::thread::sleep(Duration::from_millis(250));
+            true
+        })
         .on_event(move |ctx, event| match event {
             Event::HeartBeat | Event::Start => {
                 heartbeat.store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
@@ -339,8 +347,8 @@ pub async fn run_workers(
             Event::Exit => tracing::info!(worker = %ctx.name(), "worker exited"),
             _ => {}
         })
-        .register(move |_restarts| {
-            WorkerBuilder::new(scan_name.clone())
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("{scan_name}-r{restarts}"))
                 .backend(scan_storage.clone().poll_with_interval(POLL_INTERVAL))
                 .concurrency(concurrency.min(2))
                 .retry(apalis::prelude::RetryPolicy::retries(2).with_backoff(scan_backoff.clone()))
@@ -350,8 +358,8 @@ pub async fn run_workers(
                 .data(scan_state.clone())
                 .build(scan::handle)
         })
-        .register(move |_restarts| {
-            WorkerBuilder::new(analyse_name.clone())
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("{analyse_name}-r{restarts}"))
                 .backend(analyse_storage.clone().poll_with_interval(POLL_INTERVAL))
                 .concurrency(concurrency)
                 .retry(
@@ -363,9 +371,9 @@ pub async fn run_workers(
                 .data(analyse_state.clone())
                 .build(analyse::handle)
         })
-        .register(move |_restarts| {
+        .register(move |restarts| {
             // Check runs are GitHub writes: few at once (secondary rate limits).
-            WorkerBuilder::new(check_name.clone())
+            WorkerBuilder::new(format!("{check_name}-r{restarts}"))
                 .backend(check_storage.clone().poll_with_interval(POLL_INTERVAL))
                 .concurrency(2)
                 .retry(apalis::prelude::RetryPolicy::retries(2).with_backoff(check_backoff.clone()))
@@ -382,8 +390,8 @@ pub async fn run_workers(
             let cron_name = worker_name("cron");
             let cron_state = state.clone();
             tracing::info!(schedule = %expr, repos = state.config.scan_repos.len(), "in-process scan schedule on");
-            monitor.register(move |_restarts| {
-                WorkerBuilder::new(cron_name.clone())
+            monitor.register(move |restarts| {
+                WorkerBuilder::new(format!("{cron_name}-r{restarts}"))
                     .backend(apalis_cron::CronScheduler::new(schedule.clone()))
                     .catch_panic()
                     .enable_tracing()

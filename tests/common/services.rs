@@ -153,10 +153,20 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    persistent: bool,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// A server with an append-only file, as in production: a restart keeps the queue.
+    pub fn start_persistent() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("ct-redis")
             .tempdir()
@@ -166,6 +176,7 @@ impl RedisServer {
             port,
             child: None,
             dir,
+            persistent,
         };
         s.spawn();
         s
@@ -174,7 +185,9 @@ impl RedisServer {
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .args(["--save", ""])
+            .args(["--appendonly", if self.persistent { "yes" } else { "no" }])
+            .args(["--appendfsync", "always", "--dir"])
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -190,7 +203,11 @@ impl RedisServer {
 
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
+            // SIGTERM: Redis flushes its append-only file and exits.
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let _ = c.wait();
         }
     }
@@ -233,8 +250,25 @@ pub struct Services {
 impl Services {
     /// A fresh database (on the shared server, or a server of its own) and a unique queue prefix.
     pub async fn new() -> Services {
-        let (admin_url, pg) = match std::env::var("DATABASE_URL") {
-            Ok(u) if !u.is_empty() => (u, None),
+        Self::make(false).await
+    }
+
+    /// Like [`Services::new`], but always on a Postgres server of its own (tests that stop it).
+    pub async fn with_own_postgres() -> Services {
+        Self::make(true).await
+    }
+
+    /// The Postgres server of a [`Services::with_own_postgres`].
+    pub fn own_postgres(&self) -> &PgServer {
+        self._pg.as_ref().expect("started with_own_postgres")
+    }
+
+    async fn make(own_pg: bool) -> Services {
+        let shared_pg = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty() && !own_pg);
+        let (admin_url, pg) = match shared_pg {
+            Some(u) => (u, None),
             _ => {
                 let s = PgServer::start();
                 (s.url(), Some(s))
