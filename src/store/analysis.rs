@@ -357,8 +357,10 @@ pub struct EdgeRow<'a> {
     pub reverse: &'a Edge,
 }
 
-/// Replaces the edges a head found, storing both directions of each pair, and removes edges that
-/// point at older heads of this PR. Edges other PRs found to this head are kept.
+/// Stores the edges a head found, both directions of each pair, and removes edges of older heads
+/// of this PR. Edges of this head that another PR's analysis stored are kept: when two PRs are
+/// analysed at the same moment only the later one may see the other, and the earlier one must
+/// not delete what the later one found (that would leave the pair pointing one way only).
 pub async fn save_edges(
     pool: &Pool,
     repo_id: i64,
@@ -378,7 +380,7 @@ pub async fn save_edges(
     .await?;
     tx.execute(
         "DELETE FROM candidate_edges WHERE repo_id = $1 AND
-           ((number = $2) OR (other_number = $2 AND other_head_sha <> $3))",
+           ((number = $2 AND head_sha <> $3) OR (other_number = $2 AND other_head_sha <> $3))",
         &[&repo_id, &number, &head_sha],
     )
     .await?;
