@@ -141,7 +141,7 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
 
     // One fetch brings every PR head into the local mirror; analyses diff locally and fall back
     // to the REST files endpoint for heads the mirror lacks.
-    let pending = scans::pending_prs(&state.pool, &job_id).await?;
+    let pending = scans::pending_prs(&state.pool, &job_id, repo_id, v).await?;
     if let Some(mirror) = &state.mirror
         && !pending.is_empty()
     {
@@ -160,14 +160,8 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
         }
     }
     // Postgres first, then the queue: a crash in between re-runs this job, which pushes again.
-    for (number, head_sha) in &pending {
-        let c = state.pool.get().await.map_err(StoreError::from)?;
-        let failed_before = analysis::analysis_status(&c, repo_id, *number, head_sha, v)
-            .await?
-            .as_deref()
-            == Some("failed");
-        drop(c);
-        let generation = if failed_before {
+    for (number, head_sha, failed_before) in &pending {
+        let generation = if *failed_before {
             // A head whose analysis failed is tried again, at most once a minute.
             (Utc::now().timestamp() / 60) as u32
         } else {

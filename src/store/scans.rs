@@ -218,16 +218,30 @@ pub async fn add_scan_pr(
     Ok(())
 }
 
-/// Listed PRs of the scan still waiting for an analysis.
-pub async fn pending_prs(pool: &Pool, job_id: &str) -> StoreResult<Vec<(i64, String)>> {
+/// Listed PRs of the scan still waiting for an analysis: (number, head, whether an analysis of
+/// that head with these versions failed before), in one query.
+pub async fn pending_prs(
+    pool: &Pool,
+    job_id: &str,
+    repo_id: i64,
+    v: super::analysis::Versions,
+) -> StoreResult<Vec<(i64, String, bool)>> {
     let c = pool.get().await?;
     let rows = c
         .query(
-            "SELECT number, head_sha FROM scan_prs WHERE job_id = $1 AND outcome = 'pending' ORDER BY number",
-            &[&job_id],
+            "SELECT p.number, p.head_sha, COALESCE(a.status = 'failed', FALSE)
+             FROM scan_prs p
+             LEFT JOIN analysis_runs a ON a.repo_id = $2 AND a.number = p.number
+                  AND a.head_sha = p.head_sha AND a.signature_version = $3
+                  AND a.algorithm_version = $4 AND a.config_version = $5
+             WHERE p.job_id = $1 AND p.outcome = 'pending' ORDER BY p.number",
+            &[&job_id, &repo_id, &v.signature, &v.algorithm, &v.config],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 /// Marks the listing finished and the scan done if nothing is pending.
