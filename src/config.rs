@@ -143,6 +143,10 @@ pub struct Settings {
     /// Folder for the appliance's own state (git mirrors under `repos/`).
     #[arg(long, env = "DATA_ROOT", default_value = "./.data")]
     pub data_root: String,
+    /// Free space (MiB) below which the data disk counts as nearly full: health answers 503
+    /// and scans pause (default 100).
+    #[arg(long, env = "DISK_MIN_FREE_MB")]
+    pub disk_min_free_mb: Option<String>,
     /// Postgres connection URL (postgres://user:password@host:port/db).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -306,6 +310,8 @@ pub struct Config {
     pub review_score_threshold: Option<f64>,
     /// Largest duplicate set.
     pub max_set_size: usize,
+    /// Free MiB below which the data disk counts as nearly full.
+    pub disk_min_free_mb: u64,
     /// Check Run name.
     pub check_run_name: String,
     /// Opt-in label.
@@ -623,6 +629,12 @@ impl Settings {
             });
         let max_set_size =
             parse_num::<usize>("MAX_SET_SIZE", &self.max_set_size, 2..=500, &mut errors);
+        let disk_min_free_mb = parse_num::<u64>(
+            "DISK_MIN_FREE_MB",
+            self.disk_min_free_mb.as_deref().unwrap_or("100"),
+            0..=1_048_576,
+            &mut errors,
+        );
         let check_run_name = self.check_run_name.trim().to_string();
         if check_run_name.is_empty() || check_run_name.len() > 100 {
             errors.push("CHECK_RUN_NAME: 1-100 characters".into());
@@ -693,6 +705,7 @@ impl Settings {
             git_mirror,
             review_score_threshold,
             max_set_size,
+            disk_min_free_mb,
             check_run_name,
             check_run_label,
             check_run_comment,

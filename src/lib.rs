@@ -7,6 +7,7 @@ pub mod api;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod disk;
 pub mod eval;
 pub mod git;
 pub mod github;

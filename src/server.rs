@@ -63,6 +63,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         mirror,
         cache: Arc::new(crate::cache::ResultsCache::new(Duration::from_secs(30))),
         trigger_limiter: Arc::new(crate::api::ops::trigger_limiter()),
+        disk: Arc::new(crate::disk::DiskWatch::new(
+            &config.data_root,
+            config.disk_min_free_mb,
+        )),
         config: Arc::new(config),
         pool,
         queues,
@@ -155,6 +159,24 @@ pub async fn run(
     // A scheduled scan missed while the appliance was down is queued once now.
     let catch_up_state = state.clone();
     tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
+
+    // The data disk is measured every 30 s, so a filling volume is logged even when nobody asks
+    // for health; the watch logs only when the state changes.
+    let disk = state.disk.clone();
+    let mut disk_stop = rx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = disk.check() {
+                        tracing::warn!(error = %e, "disk check failed");
+                    }
+                }
+                _ = disk_stop.wait_for(|v| *v) => break,
+            }
+        }
+    });
 
     let app = crate::api::router(state.clone());
     let server = axum::serve(

@@ -27,6 +27,8 @@ pub struct AppState {
     pub mirror: Option<Mirror>,
     /// Rendered API answers (duplicate-set pages); bump it when results change.
     pub cache: Arc<crate::cache::ResultsCache>,
+    /// Free space on the data disk.
+    pub disk: Arc<crate::disk::DiskWatch>,
     /// Per-client rate limit of the ops trigger.
     pub trigger_limiter: Arc<crate::api::ops::TriggerLimiter>,
 }

@@ -1,4 +1,5 @@
-//! `GET /api/health`: 200 only when Postgres and Redis both answer, else 503 naming what is down.
+//! `GET /api/health`: 200 only when Postgres, Redis and the workers answer and the data disk has
+//! room, else 503 naming what is down (`postgres`, `redis`, `workers`, `disk`).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,11 +13,12 @@ pub const WORKER_SILENCE_SECS: i64 = 60;
 
 /// The health check.
 #[utoipa::path(get, path = "/health", tag = "ops", security(()),
-    responses((status = 200, description = "Postgres and Redis answer"),
+    responses((status = 200, description = "Postgres, Redis and the workers answer; the data disk has room"),
               (status = 503, description = "something is down; `down` names it")))]
 pub async fn get_health(State(state): State<AppState>) -> Response {
     let (db, redis) = tokio::join!(crate::store::ping(&state.pool), state.queues.ping());
     let mut down = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     let db_status = match &db {
         Ok(()) => "ok".to_string(),
         Err(e) => {
@@ -44,6 +46,29 @@ pub async fn get_health(State(state): State<AppState>) -> Response {
         Some(_) => "ok",
         None => "starting",
     };
+    // A nearly full data disk: Postgres and Redis still answer, but writes are about to fail.
+    let disk = match state.disk.check() {
+        Ok(r) => {
+            let status = if r.is_low() {
+                down.push("disk");
+                problems.push(r.problem());
+                "low"
+            } else {
+                "ok"
+            };
+            serde_json::json!({
+                "status": status,
+                "path": r.path.display().to_string(),
+                "freeMiB": r.free_bytes / (1024 * 1024),
+                "totalMiB": r.total_bytes / (1024 * 1024),
+                "minFreeMiB": r.min_free_bytes / (1024 * 1024),
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "health: disk check failed");
+            serde_json::json!({"status": "unknown", "error": e.to_string()})
+        }
+    };
     let ok = down.is_empty();
     let body = serde_json::json!({
         "ok": ok,
@@ -54,6 +79,8 @@ pub async fn get_health(State(state): State<AppState>) -> Response {
         "githubMode": format!("{:?}", state.config.github_mode).to_lowercase(),
         "workers": workers_status,
         "workerHeartbeatAgeSecs": heartbeat_age,
+        "disk": disk,
+        "problems": problems,
     });
     let status = if ok {
         StatusCode::OK

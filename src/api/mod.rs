@@ -112,6 +112,14 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %m, "database unavailable");
                 ApiError::unavailable("the database is unavailable; try again shortly")
             }
+            other if other.is_disk_full() => {
+                tracing::error!(error = %other, "the database's disk is full");
+                ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "disk_full",
+                    message: "the database's disk is full; nothing was changed. Free space on the data volume and try again".into(),
+                }
+            }
             other if other.is_transient() => {
                 tracing::warn!(error = %other, "database unavailable");
                 ApiError::unavailable("the database is unavailable; try again shortly")

@@ -188,6 +188,12 @@ pub async fn enqueue_scan(
     actor: Option<&str>,
 ) -> ApiResult<PushOutcome> {
     let job_id = job.job_id();
+    // A scan on a nearly full disk would fail half-way; say so now instead.
+    state.disk.ensure_room().map_err(|problem| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "disk_low",
+        message: problem,
+    })?;
     let created = scans::create_scan(
         &state.pool,
         &scans::NewScan {

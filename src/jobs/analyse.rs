@@ -25,6 +25,9 @@ pub enum AnalyseError {
     /// The engine task panicked or was cancelled.
     #[error("engine: {0}")]
     Engine(String),
+    /// The data disk is nearly full (the sentence says how full).
+    #[error("{0}")]
+    DiskLow(String),
 }
 
 impl AnalyseError {
@@ -33,6 +36,7 @@ impl AnalyseError {
             AnalyseError::Github(e) => !e.is_transient(),
             AnalyseError::Store(e) => !e.is_transient(),
             AnalyseError::Engine(_) => true,
+            AnalyseError::DiskLow(_) => false,
         }
     }
 }
@@ -101,6 +105,7 @@ pub fn file_changes(files: Vec<crate::github::FileEntry>) -> Vec<FileChange> {
 
 async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), AnalyseError> {
     let pool = &state.pool;
+    state.disk.ensure_room().map_err(AnalyseError::DiskLow)?;
     let pr = match analysis::load_pr(pool, job.repo_id, job.number).await {
         Ok(pr) => pr,
         Err(StoreError::NotFound) => return Ok(()),

@@ -26,6 +26,9 @@ pub enum ScanError {
     /// Redis failed.
     #[error(transparent)]
     Queue(#[from] super::JobError),
+    /// The data disk is nearly full (the sentence says how full).
+    #[error("{0}")]
+    DiskLow(String),
 }
 
 impl ScanError {
@@ -35,6 +38,7 @@ impl ScanError {
             ScanError::Store(e) => !e.is_transient(),
             ScanError::Queue(super::JobError::BadId(_)) => true,
             ScanError::Queue(_) => false,
+            ScanError::DiskLow(_) => false,
         }
     }
 }
@@ -79,6 +83,7 @@ async fn save_budget(state: &AppState, job_id: &str, stats: &CallStats) {
 /// The scan itself.
 pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(), ScanError> {
     let job_id = job.job_id();
+    state.disk.ensure_room().map_err(ScanError::DiskLow)?;
     // Scans pushed by cron or the CLI have no row yet.
     scans::create_scan(
         &state.pool,

@@ -60,12 +60,21 @@ impl StoreError {
                         SqlState::CRASH_SHUTDOWN,
                         SqlState::CANNOT_CONNECT_NOW,
                         SqlState::TOO_MANY_CONNECTIONS,
+                        // ENOSPC: the transaction rolled back; it may succeed once there is room.
+                        SqlState::DISK_FULL,
                     ]
                     .iter()
                     .any(|c| e.code() == Some(c))
             }
             _ => false,
         }
+    }
+}
+
+impl StoreError {
+    /// True when Postgres could not write for lack of disk space (SQLSTATE 53100).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL))
     }
 }
 

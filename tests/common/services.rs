@@ -73,8 +73,16 @@ pub struct PgServer {
 
 impl PgServer {
     pub fn start() -> PgServer {
+        Self::start_in(&std::env::temp_dir())
+    }
+
+    /// A cluster whose files live under `parent` (a small file system, in the disk-full test).
+    pub fn start_in(parent: &Path) -> PgServer {
         let bindir = pg_bindir().expect("Postgres binaries not found (apt-get install postgresql)");
-        let dir = tempfile::Builder::new().prefix("ct-pg").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("ct-pg")
+            .tempdir_in(parent)
+            .unwrap();
         if is_root() {
             Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -111,6 +119,11 @@ impl PgServer {
 
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The server's own log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
     }
 
     pub fn stop(&self, mode: &str) {
@@ -263,16 +276,28 @@ impl Services {
         self._pg.as_ref().expect("started with_own_postgres")
     }
 
+    /// Like [`Services::new`], on this Postgres server.
+    pub async fn on_postgres(pg: PgServer) -> Services {
+        Self::make_with(Some(pg)).await
+    }
+
     async fn make(own_pg: bool) -> Services {
         let shared_pg = std::env::var("DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty() && !own_pg);
-        let (admin_url, pg) = match shared_pg {
-            Some(u) => (u, None),
-            _ => {
-                let s = PgServer::start();
-                (s.url(), Some(s))
-            }
+        match shared_pg {
+            Some(_) => Self::make_with(None).await,
+            None => Self::make_with(Some(PgServer::start())).await,
+        }
+    }
+
+    async fn make_with(own: Option<PgServer>) -> Services {
+        let (admin_url, pg) = match own {
+            Some(s) => (s.url(), Some(s)),
+            None => (
+                std::env::var("DATABASE_URL").expect("DATABASE_URL is set"),
+                None,
+            ),
         };
         let (redis_url, redis) = match std::env::var("REDIS_URL") {
             Ok(u) if !u.is_empty() => (u, None),
