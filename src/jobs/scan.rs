@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use super::{AnalyseJob, ScanJob, into_apalis_error};
 use crate::github::{CallStats, GithubError};
 use crate::state::AppState;
-use crate::store::analysis::{self, Versions};
+use crate::store::analysis::Versions;
 use crate::store::{StoreError, repos, scans};
 
 /// Why a scan failed.
@@ -129,11 +129,9 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
         for pr in &pulls {
             // Never let a slow listing put back an older head than a webhook stored.
             crate::store::app::upsert_pull_if_newer(&tx, repo_id, pr).await?;
-            let status =
-                analysis::analysis_status(&tx, repo_id, pr.number, &pr.head.sha, v).await?;
-            let unchanged = status.as_deref() == Some("done");
-            scans::add_scan_pr(&tx, &job_id, pr.number, &pr.head.sha, unchanged).await?;
         }
+        let heads: Vec<&str> = pulls.iter().map(|p| p.head.sha.as_str()).collect();
+        scans::add_scan_prs(&tx, &job_id, repo_id, v, &numbers, &heads).await?;
         // With a cap, PRs beyond it were not listed: only a full listing can tell what closed.
         if max.is_none() || pulls.len() < max.unwrap_or(usize::MAX) {
             let closed = repos::close_vanished(&tx, repo_id, &numbers).await?;

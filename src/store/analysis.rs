@@ -9,6 +9,10 @@ use super::{StoreError, StoreResult};
 use crate::triage::{self, Analysis, Edge, Signature};
 
 /// GitHub's word for a file status.
+fn to_json<T: serde::Serialize>(x: &T) -> StoreResult<serde_json::Value> {
+    serde_json::to_value(x).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
 fn status_word(s: triage::FileStatus) -> &'static str {
     use triage::FileStatus::*;
     match s {
@@ -192,41 +196,43 @@ pub async fn save_signature(
         &[&repo_id, &number],
     )
     .await?;
-    let stmt = tx
-        .prepare(
-            "INSERT INTO pr_files (repo_id, number, head_sha, path, previous_path, status, additions,
-                 deletions, channel, is_binary, truncated, signature_version, config_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-             ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    for f in &analysis.files {
-        let additions = f.additions as i32;
-        let deletions = f.deletions as i32;
-        tx.execute(
-            &stmt,
-            &[
-                &repo_id,
-                &number,
-                &head_sha,
-                &f.path,
-                &f.previous_path,
-                &status_word(f.status),
-                &additions,
-                &deletions,
-                &f.channel.as_str(),
-                &f.binary,
-                &f.truncated,
-                &v.signature,
-                &v.config,
-            ],
-        )
-        .await?;
-    }
-    let sig =
-        serde_json::to_value(&analysis.signature).map_err(|e| StoreError::Decode(e.to_string()))?;
-    let sizes = serde_json::to_value(analysis.channel_sizes)
-        .map_err(|e| StoreError::Decode(e.to_string()))?;
+    let files = &analysis.files;
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let previous: Vec<Option<&str>> = files.iter().map(|f| f.previous_path.as_deref()).collect();
+    let statuses: Vec<&str> = files.iter().map(|f| status_word(f.status)).collect();
+    let additions: Vec<i32> = files.iter().map(|f| f.additions as i32).collect();
+    let deletions: Vec<i32> = files.iter().map(|f| f.deletions as i32).collect();
+    let channels: Vec<&str> = files.iter().map(|f| f.channel.as_str()).collect();
+    let binary: Vec<bool> = files.iter().map(|f| f.binary).collect();
+    let truncated: Vec<bool> = files.iter().map(|f| f.truncated).collect();
+    tx.execute(
+        "INSERT INTO pr_files (repo_id, number, head_sha, path, previous_path, status, additions,
+             deletions, channel, is_binary, truncated, signature_version, config_version)
+         SELECT $1, $2, $3, f.path, f.previous_path, f.status, f.additions, f.deletions,
+                f.channel, f.is_binary, f.truncated, $12, $13
+         FROM unnest($4::text[], $5::text[], $6::text[], $7::int4[], $8::int4[], $9::text[],
+                     $10::bool[], $11::bool[])
+              AS f(path, previous_path, status, additions, deletions, channel, is_binary, truncated)
+         ON CONFLICT DO NOTHING",
+        &[
+            &repo_id,
+            &number,
+            &head_sha,
+            &paths,
+            &previous,
+            &statuses,
+            &additions,
+            &deletions,
+            &channels,
+            &binary,
+            &truncated,
+            &v.signature,
+            &v.config,
+        ],
+    )
+    .await?;
+    let sig = to_json(&analysis.signature)?;
+    let sizes = to_json(&analysis.channel_sizes)?;
     let canonical =
         Some(analysis.signature.prod.change.canonical_hash.as_str()).filter(|h| !h.is_empty());
     let p = &analysis.channel_sizes.production;
@@ -384,65 +390,67 @@ pub async fn save_edges(
         &[&repo_id, &number, &head_sha],
     )
     .await?;
-    let stmt = tx
-        .prepare(
-            "INSERT INTO candidate_edges (repo_id, number, head_sha, other_number, other_head_sha,
-                 category, final_score, scores, evidence, signature_version, algorithm_version, config_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (repo_id, number, head_sha, other_number, other_head_sha) DO UPDATE SET
-                 category = EXCLUDED.category, final_score = EXCLUDED.final_score,
-                 scores = EXCLUDED.scores, evidence = EXCLUDED.evidence,
-                 signature_version = EXCLUDED.signature_version,
-                 algorithm_version = EXCLUDED.algorithm_version,
-                 config_version = EXCLUDED.config_version, created_at = now()",
-        )
-        .await?;
-    let json = |e: &Edge| -> StoreResult<(serde_json::Value, serde_json::Value)> {
-        Ok((
-            serde_json::to_value(&e.scores).map_err(|x| StoreError::Decode(x.to_string()))?,
-            serde_json::to_value(&e.evidence).map_err(|x| StoreError::Decode(x.to_string()))?,
-        ))
-    };
+    // Both directions of every pair, in one statement.
+    let n = edges.len() * 2;
+    let mut numbers = Vec::with_capacity(n);
+    let mut heads = Vec::with_capacity(n);
+    let mut others = Vec::with_capacity(n);
+    let mut other_heads = Vec::with_capacity(n);
+    let mut categories = Vec::with_capacity(n);
+    let mut finals = Vec::with_capacity(n);
+    let mut scores = Vec::with_capacity(n);
+    let mut evidence = Vec::with_capacity(n);
     for e in edges {
-        let (s1, ev1) = json(e.edge)?;
-        let (s2, ev2) = json(e.reverse)?;
-        tx.execute(
-            &stmt,
-            &[
-                &repo_id,
-                &number,
-                &head_sha,
-                &e.other_number,
-                &e.other_head_sha,
-                &e.edge.category.as_str(),
-                &e.edge.final_score,
-                &s1,
-                &ev1,
-                &v.signature,
-                &v.algorithm,
-                &v.config,
-            ],
-        )
-        .await?;
-        tx.execute(
-            &stmt,
-            &[
-                &repo_id,
-                &e.other_number,
-                &e.other_head_sha,
-                &number,
-                &head_sha,
-                &e.reverse.category.as_str(),
-                &e.reverse.final_score,
-                &s2,
-                &ev2,
-                &v.signature,
-                &v.algorithm,
-                &v.config,
-            ],
-        )
-        .await?;
+        for (from, from_head, to, to_head, edge) in [
+            (number, head_sha, e.other_number, e.other_head_sha, e.edge),
+            (
+                e.other_number,
+                e.other_head_sha,
+                number,
+                head_sha,
+                e.reverse,
+            ),
+        ] {
+            numbers.push(from);
+            heads.push(from_head);
+            others.push(to);
+            other_heads.push(to_head);
+            categories.push(edge.category.as_str());
+            finals.push(edge.final_score);
+            scores.push(to_json(&edge.scores)?);
+            evidence.push(to_json(&edge.evidence)?);
+        }
     }
+    tx.execute(
+        "INSERT INTO candidate_edges (repo_id, number, head_sha, other_number, other_head_sha,
+             category, final_score, scores, evidence, signature_version, algorithm_version, config_version)
+         SELECT $1, e.number, e.head_sha, e.other_number, e.other_head_sha, e.category,
+                e.final_score, e.scores, e.evidence, $10, $11, $12
+         FROM unnest($2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::float8[],
+                     $8::jsonb[], $9::jsonb[])
+              AS e(number, head_sha, other_number, other_head_sha, category, final_score, scores, evidence)
+         ON CONFLICT (repo_id, number, head_sha, other_number, other_head_sha) DO UPDATE SET
+             category = EXCLUDED.category, final_score = EXCLUDED.final_score,
+             scores = EXCLUDED.scores, evidence = EXCLUDED.evidence,
+             signature_version = EXCLUDED.signature_version,
+             algorithm_version = EXCLUDED.algorithm_version,
+             config_version = EXCLUDED.config_version, created_at = now()",
+        &[
+            &repo_id,
+            &numbers,
+            &heads,
+            &others,
+            &other_heads,
+            &categories,
+            &finals,
+            &scores,
+            &evidence,
+            &v.signature,
+            &v.algorithm,
+            &v.config,
+        ],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

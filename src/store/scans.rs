@@ -200,19 +200,37 @@ pub async fn record_calls(
     Ok(())
 }
 
-/// Adds a listed PR to the scan (idempotent). `unchanged` PRs are settled at once.
-pub async fn add_scan_pr(
+/// Adds the listed PRs (numbers and heads, in step) to the scan in one statement (idempotent).
+/// A head already analysed with these versions is settled at once as `unchanged`; the others are
+/// `pending` until their analysis settles them.
+pub async fn add_scan_prs(
     c: &impl GenericClient,
     job_id: &str,
-    number: i64,
-    head_sha: &str,
-    unchanged: bool,
+    repo_id: i64,
+    v: super::analysis::Versions,
+    numbers: &[i64],
+    heads: &[&str],
 ) -> StoreResult<()> {
-    let outcome = if unchanged { "unchanged" } else { "pending" };
     c.execute(
-        "INSERT INTO scan_prs (job_id, number, head_sha, outcome) VALUES ($1, $2, $3, $4)
+        "INSERT INTO scan_prs (job_id, number, head_sha, outcome)
+         SELECT $1, l.number, l.head_sha,
+                CASE WHEN EXISTS (SELECT 1 FROM analysis_runs a
+                                  WHERE a.repo_id = $2 AND a.number = l.number
+                                    AND a.head_sha = l.head_sha AND a.signature_version = $5
+                                    AND a.algorithm_version = $6 AND a.config_version = $7
+                                    AND a.status = 'done')
+                     THEN 'unchanged' ELSE 'pending' END
+         FROM unnest($3::int8[], $4::text[]) AS l(number, head_sha)
          ON CONFLICT (job_id, number) DO NOTHING",
-        &[&job_id, &number, &head_sha, &outcome],
+        &[
+            &job_id,
+            &repo_id,
+            &numbers,
+            &heads,
+            &v.signature,
+            &v.algorithm,
+            &v.config,
+        ],
     )
     .await?;
     Ok(())
