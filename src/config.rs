@@ -147,6 +147,10 @@ pub struct Settings {
     /// and scans pause (default 100).
     #[arg(long, env = "DISK_MIN_FREE_MB")]
     pub disk_min_free_mb: Option<String>,
+    /// Days to keep webhook delivery ids, finished scans and unused GitHub response cache
+    /// entries (default 30; results and feedback are kept for good).
+    #[arg(long, env = "RETENTION_DAYS")]
+    pub retention_days: Option<String>,
     /// Postgres connection URL (postgres://user:password@host:port/db).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -312,6 +316,8 @@ pub struct Config {
     pub max_set_size: usize,
     /// Free MiB below which the data disk counts as nearly full.
     pub disk_min_free_mb: u64,
+    /// Days of webhook ids, finished scans and unused cache entries to keep.
+    pub retention_days: i32,
     /// Check Run name.
     pub check_run_name: String,
     /// Opt-in label.
@@ -635,6 +641,12 @@ impl Settings {
             0..=1_048_576,
             &mut errors,
         );
+        let retention_days = parse_num::<i32>(
+            "RETENTION_DAYS",
+            self.retention_days.as_deref().unwrap_or("30"),
+            1..=3650,
+            &mut errors,
+        );
         let check_run_name = self.check_run_name.trim().to_string();
         if check_run_name.is_empty() || check_run_name.len() > 100 {
             errors.push("CHECK_RUN_NAME: 1-100 characters".into());
@@ -706,6 +718,7 @@ impl Settings {
             review_score_threshold,
             max_set_size,
             disk_min_free_mb,
+            retention_days,
             check_run_name,
             check_run_label,
             check_run_comment,

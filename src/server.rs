@@ -75,6 +75,23 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     })
 }
 
+/// One retention pass (see [`crate::store::housekeeping`]); failures are logged and retried at
+/// the next pass.
+async fn prune(state: &AppState) {
+    let days = state.config.retention_days;
+    match crate::store::housekeeping::prune(&state.pool, days).await {
+        Ok(p) if p.total() > 0 => tracing::info!(
+            deliveries = p.deliveries,
+            scans = p.scans,
+            http_cache = p.http_cache,
+            retention_days = days,
+            "pruned old rows"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "pruning old rows failed"),
+    }
+}
+
 /// Applies migrations, retrying for a bounded time while Postgres starts.
 pub async fn migrate_with_retry(
     pool: &deadpool_postgres::Pool,
@@ -160,21 +177,26 @@ pub async fn run(
     let catch_up_state = state.clone();
     tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
 
-    // The data disk is measured every 30 s, so a filling volume is logged even when nobody asks
-    // for health; the watch logs only when the state changes.
-    let disk = state.disk.clone();
-    let mut disk_stop = rx.clone();
+    // Upkeep: the data disk is measured every 30 s, so a filling volume is logged even when
+    // nobody asks for health (the watch logs only when its state changes); old delivery ids,
+    // finished scans and unused cache entries are pruned a minute after start, then hourly.
+    let upkeep_state = state.clone();
+    let mut upkeep_stop = rx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = disk.check() {
-                        tracing::warn!(error = %e, "disk check failed");
-                    }
-                }
-                _ = disk_stop.wait_for(|v| *v) => break,
+                _ = tick.tick() => {}
+                _ = upkeep_stop.wait_for(|v| *v) => break,
             }
+            if let Err(e) = upkeep_state.disk.check() {
+                tracing::warn!(error = %e, "disk check failed");
+            }
+            if ticks % 120 == 2 {
+                prune(&upkeep_state).await;
+            }
+            ticks += 1;
         }
     });
 

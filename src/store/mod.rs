@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod app;
+pub mod housekeeping;
 pub mod repos;
 pub mod results;
 pub mod scans;
