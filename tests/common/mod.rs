@@ -1,7 +1,7 @@
 //! Shared test harness: real Postgres and Redis, a fake GitHub, and the appliance running
 //! in-process (or as a child process for crash tests).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses part of the harness
 
 pub mod fake_github;
 pub mod services;
