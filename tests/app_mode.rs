@@ -1027,6 +1027,12 @@ async fn in_hybrid_mode_scans_and_webhooks_share_one_state() {
         "the webhook's analysis counts: {scan}"
     );
     assert_eq!(scan["prsAnalyzed"], 0);
+    assert_eq!(scan["auth"], "installation", "{scan}");
+    assert_eq!(
+        scan["notes"],
+        json!([]),
+        "no anonymous-rate warning: {scan}"
+    );
     let files = gh.count(|l| l.path.contains("/pulls/60/files"));
     assert_eq!(files, 1, "the head was fetched once");
     let runs: i64 = c

@@ -145,6 +145,14 @@ async fn a_paginated_scan_then_an_unchanged_rescan_costs_only_conditional_list_c
     assert_eq!(st["state"], "done", "{st}");
     assert_eq!(st["prsListed"], 250);
     assert_eq!(st["prsAnalyzed"], 250);
+    assert_eq!(st["auth"], "anonymous", "{st}");
+    assert!(
+        st["notes"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("60 requests per hour"),
+        "{st}"
+    );
     assert_eq!(st["sourceRest"], 250);
     // 3 list pages of 100, 1 repo call, 250 files calls.
     assert_eq!(gh.count(|l| l.path.starts_with("/repos/o/r/pulls?")), 3);

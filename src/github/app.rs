@@ -195,6 +195,21 @@ impl GithubClient {
 
     /// The installation and its token for a request URL about an installed, active repository
     /// (None outside app mode, for other URLs and for repositories without an installation).
+    /// How requests about `owner/repo` authenticate: `installation` (an App installation token),
+    /// `token` (GITHUB_TOKEN) or `anonymous` (60 requests per hour).
+    pub async fn auth_kind(&self, owner: &str, repo: &str) -> &'static str {
+        if let Some(pool) = self.app.as_ref().and_then(|a| a.pool.as_ref())
+            && let Ok(Some(_)) = crate::store::app::installation_of(pool, owner, repo).await
+        {
+            return "installation";
+        }
+        if self.has_token() {
+            "token"
+        } else {
+            "anonymous"
+        }
+    }
+
     pub(crate) async fn installation_token_for_url(
         &self,
         url: &str,

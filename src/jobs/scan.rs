@@ -104,15 +104,13 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
         let c = state.pool.get().await.map_err(StoreError::from)?;
         repos::upsert_repo(&c, &job.owner, &job.repo, Some(&info.default_branch)).await?
     };
-    let (auth, notes) = if gh.has_token() {
-        ("token", serde_json::json!([]))
+    let auth = gh.auth_kind(&job.owner, &job.repo).await;
+    let notes = if auth == "anonymous" {
+        serde_json::json!([
+            "No GITHUB_TOKEN and no App installation for this repository: GitHub allows 60 requests per hour without one; large scans will wait for rate-limit resets."
+        ])
     } else {
-        (
-            "anonymous",
-            serde_json::json!([
-                "No GITHUB_TOKEN: GitHub allows 60 requests per hour without one; large scans will wait for rate-limit resets."
-            ]),
-        )
+        serde_json::json!([])
     };
     scans::start_scan(&state.pool, &job_id, repo_id, auth, &notes).await?;
 

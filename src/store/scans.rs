@@ -46,7 +46,7 @@ pub struct ScanStatus {
     pub rate_limit_remaining: Option<i32>,
     /// When the rate-limit budget resets.
     pub rate_limit_reset_at: Option<DateTime<Utc>>,
-    /// anonymous | token | app.
+    /// anonymous | token | installation.
     pub auth: Option<String>,
     /// Plain-language remarks (e.g. "no token: 60 requests per hour").
     #[schema(value_type = Vec<String>)]
