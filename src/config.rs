@@ -151,6 +151,10 @@ pub struct Settings {
     /// entries (default 30; results and feedback are kept for good).
     #[arg(long, env = "RETENTION_DAYS")]
     pub retention_days: Option<String>,
+    /// Scan a repository's open PRs when the GitHub App is installed on it (on | off, default
+    /// on; app and hybrid modes).
+    #[arg(long, env = "SCAN_ON_INSTALL")]
+    pub scan_on_install: Option<String>,
     /// Postgres connection URL (postgres://user:password@host:port/db).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -318,6 +322,8 @@ pub struct Config {
     pub disk_min_free_mb: u64,
     /// Days of webhook ids, finished scans and unused cache entries to keep.
     pub retention_days: i32,
+    /// Scan the open PRs of repositories the App is installed on.
+    pub scan_on_install: bool,
     /// Check Run name.
     pub check_run_name: String,
     /// Opt-in label.
@@ -647,6 +653,11 @@ impl Settings {
             1..=3650,
             &mut errors,
         );
+        let scan_on_install = on_off(
+            "SCAN_ON_INSTALL",
+            self.scan_on_install.as_deref().unwrap_or("on"),
+            &mut errors,
+        );
         let check_run_name = self.check_run_name.trim().to_string();
         if check_run_name.is_empty() || check_run_name.len() > 100 {
             errors.push("CHECK_RUN_NAME: 1-100 characters".into());
@@ -719,6 +730,7 @@ impl Settings {
             max_set_size,
             disk_min_free_mb,
             retention_days,
+            scan_on_install,
             check_run_name,
             check_run_label,
             check_run_comment,

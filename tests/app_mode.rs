@@ -849,6 +849,27 @@ async fn installation_tokens_are_cached_and_refreshed_at_expiry() {
 async fn installation_events_attach_and_deactivate_repositories() {
     let svc = Services::new().await;
     let gh = FakeGithub::start().await;
+    // The repositories of the payloads, with open PRs that predate the installation.
+    let with_open_prs = |prs: &[(i64, &str)]| {
+        let mut repo = fake_repo(&[]);
+        for (n, name) in prs {
+            let (pr, files) = common::fake_github::simple_pr(
+                *n,
+                &format!("{n}").repeat(40)[..40],
+                name,
+                prod_files(name, "return 1;"),
+            );
+            repo.pulls.push(pr);
+            repo.files.insert(*n, files);
+        }
+        repo
+    };
+    gh.add_repo(
+        "Codertocat",
+        "Hello-World",
+        with_open_prs(&[(1, "helloOne"), (2, "helloTwo")]),
+    );
+    gh.add_repo("Codertocat", "Space", with_open_prs(&[(5, "spaceFive")]));
     let app = App::start(app_settings(&svc, &gh, "app")).await;
     let c = svc.client().await;
     let (s, b) = deliver(
@@ -860,17 +881,50 @@ async fn installation_events_attach_and_deactivate_repositories() {
     .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(repo_names(&app).await, vec!["Codertocat/Hello-World"]);
-    let (s, _) = deliver(
+    // Installing queued a scan of the repository's open PRs, run with the installation's token.
+    assert_eq!(
+        b["scansQueued"],
+        json!(["scan:codertocat/hello-world:installed-i-1"]),
+        "{b}"
+    );
+    let scan = app
+        .wait_scan(
+            "scan:codertocat/hello-world:installed-i-1",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(
+        (&scan["state"], &scan["prsAnalyzed"], &scan["auth"]),
+        (&json!("done"), &json!(2), &json!("installation")),
+        "{scan}"
+    );
+    let (s, b) = deliver(
         &app,
         "installation_repositories",
         "i-2",
         &payload("installation_repositories.added.1.json"),
     )
     .await;
-    assert_eq!(s, 200);
+    assert_eq!(s, 200, "{b}");
     assert_eq!(
         repo_names(&app).await,
         vec!["Codertocat/Hello-World", "Codertocat/Space"]
+    );
+    assert_eq!(
+        b["scansQueued"],
+        json!(["scan:codertocat/space:installed-i-2"]),
+        "{b}"
+    );
+    let scan = app
+        .wait_scan(
+            "scan:codertocat/space:installed-i-2",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(
+        (&scan["state"], &scan["prsAnalyzed"]),
+        (&json!("done"), &json!(1)),
+        "{scan}"
     );
     // Space leaves the installation.
     let mut removed = payload("installation_repositories.removed.1.json");
@@ -937,9 +991,19 @@ async fn a_delivery_whose_job_was_not_queued_is_processed_when_redelivered() {
     redis.stop();
     let (s, b) = deliver(&app, "pull_request", "r-1", &ev).await;
     assert_eq!(s, 503, "{b}");
+    // Installing while Redis is down: the install scan cannot be queued, so the delivery is
+    // forgotten too (its repository change is kept and re-applied idempotently).
+    let (s, b) = deliver(
+        &app,
+        "installation",
+        "r-i",
+        &payload("installation.created.1.json"),
+    )
+    .await;
+    assert_eq!(s, 503, "{b}");
     let n: i64 = c
         .query_one(
-            "SELECT count(*) FROM webhook_deliveries WHERE delivery_id = 'r-1'",
+            "SELECT count(*) FROM webhook_deliveries WHERE delivery_id IN ('r-1', 'r-i')",
             &[],
         )
         .await
@@ -953,6 +1017,18 @@ async fn a_delivery_whose_job_was_not_queued_is_processed_when_redelivered() {
     })
     .await;
     assert_eq!((s, &b["enqueued"]), (202, &json!(true)), "{b}");
+    let (s, b) = deliver(
+        &app,
+        "installation",
+        "r-i",
+        &payload("installation.created.1.json"),
+    )
+    .await;
+    assert_eq!(
+        (s, &b["scansQueued"]),
+        (200, &json!(["scan:codertocat/hello-world:installed-r-i"])),
+        "the redelivery queues the install scan: {b}"
+    );
     // A delivery left `pending` (the process died between commit and push) is processed again.
     c.execute(
         "INSERT INTO webhook_deliveries (delivery_id, event, outcome) VALUES ('r-2', 'pull_request', 'pending')",

@@ -12,6 +12,11 @@
 //!    and a `pending` delivery is processed again when it is redelivered (pushes de-duplicate
 //!    by job id, so processing twice queues nothing twice).
 //!
+//! Installing the App on repositories (`installation.created`, `installation_repositories.added`)
+//! queues one scan of each, so their open PRs are triaged without waiting for new pushes
+//! (`SCAN_ON_INSTALL=off` turns that off); the delivery is marked `done` only once the scans are
+//! queued, and forgotten (503) when they could not be, as above.
+//!
 //! Events about one PR may arrive out of order (GitHub does not promise order): a payload whose
 //! `pull_request.updated_at` is older than the stored one is ignored (answer `"stale":true`).
 
@@ -403,17 +408,19 @@ async fn installation(
         }
         _ => {}
     }
-    app_store::set_delivery_outcome(&tx, delivery, "done").await?;
+    let to_scan: &[RepoName] = if ev.action == "created" { &names } else { &[] };
     tx.commit().await.map_err(StoreError::from)?;
     state.cache.bump();
     if matches!(ev.action.as_str(), "deleted" | "suspend") {
         state.github.forget_installation_token(id);
     }
-    tracing::info!(delivery, installation = id, action = %ev.action, attached, detached, "installation webhook");
+    let scans = scan_installed(state, delivery, to_scan).await?;
+    tracing::info!(delivery, installation = id, action = %ev.action, attached, detached, scans = scans.len(), "installation webhook");
     Ok((
         StatusCode::OK,
         Json(json!({"ok": true, "event": "installation", "action": ev.action,
-            "installationId": id, "repositoriesActivated": attached, "repositoriesDeactivated": detached})),
+            "installationId": id, "repositoriesActivated": attached, "repositoriesDeactivated": detached,
+            "scansQueued": scans})),
     )
         .into_response())
 }
@@ -456,22 +463,66 @@ async fn installation_repositories(
     } else {
         app_store::detach_installation(&tx, id, Some(&removed)).await?
     };
-    app_store::set_delivery_outcome(&tx, delivery, "done").await?;
     tx.commit().await.map_err(StoreError::from)?;
     state.cache.bump();
+    let scans = scan_installed(state, delivery, &added).await?;
     tracing::info!(
         delivery,
         installation = id,
         added = added.len(),
         detached,
+        scans = scans.len(),
         "installation_repositories webhook"
     );
     Ok((
         StatusCode::OK,
         Json(json!({"ok": true, "event": "installation_repositories", "action": ev.action,
-            "installationId": id, "repositoriesAdded": added.len(), "repositoriesDeactivated": detached})),
+            "installationId": id, "repositoriesAdded": added.len(), "repositoriesDeactivated": detached,
+            "scansQueued": scans})),
     )
         .into_response())
+}
+
+/// Queues one scan of each repository the App was just installed on (unless SCAN_ON_INSTALL is
+/// off), then marks the delivery `done`. When a scan cannot be queued the delivery is forgotten
+/// and the error returned (503), so that GitHub's redelivery tries again; scans queued before
+/// the failure de-duplicate by job id. Returns the job ids queued now.
+async fn scan_installed(
+    state: &AppState,
+    delivery: &str,
+    repos: &[RepoName],
+) -> ApiResult<Vec<String>> {
+    let mut queued = Vec::new();
+    if state.config.scan_on_install {
+        // Named after the delivery, so a redelivery queues nothing twice.
+        let id: String = delivery
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(48)
+            .collect();
+        let snapshot = format!("installed-{id}");
+        for r in repos {
+            let job = crate::jobs::ScanJob {
+                owner: r.owner.clone(),
+                repo: r.name.clone(),
+                snapshot: snapshot.clone(),
+                max_open_prs: None,
+            };
+            match super::ops::enqueue_scan(state, &job, "install", None).await {
+                Ok(PushOutcome::Enqueued) => queued.push(job.job_id()),
+                Ok(PushOutcome::Duplicate) => {}
+                Err(e) => {
+                    if let Err(err) = app_store::forget_delivery(&state.pool, delivery).await {
+                        tracing::warn!(delivery, error = %err, "could not forget the delivery");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let c = state.pool.get().await.map_err(StoreError::from)?;
+    app_store::set_delivery_outcome(&c, delivery, "done").await?;
+    Ok(queued)
 }
 
 #[cfg(test)]
