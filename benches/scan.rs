@@ -35,24 +35,47 @@ fn status_kb(pid: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Sum of the resident memory of postgres and redis-server processes (KiB).
-fn servers_rss_kb() -> u64 {
+/// Proportional set size (KiB) of `roots` and all their descendants: shared memory (Postgres's
+/// buffers) is divided among the processes that map it, so the sum is not inflated by sharing.
+fn tree_pss_kb(roots: &[u32]) -> u64 {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
     };
-    let mut total = 0;
+    let mut parent = std::collections::HashMap::new();
     for e in dir.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
-        }
-        let comm = std::fs::read_to_string(format!("/proc/{name}/comm")).unwrap_or_default();
-        let comm = comm.trim();
-        if comm.starts_with("postgres") || comm.starts_with("redis-server") {
-            total += status_kb(&name, "VmRSS:");
-        }
+        };
+        let ppid = status_kb(&pid.to_string(), "PPid:") as u32;
+        parent.insert(pid, ppid);
     }
-    total
+    let in_tree = |mut pid: u32| {
+        for _ in 0..64 {
+            if roots.contains(&pid) {
+                return true;
+            }
+            match parent.get(&pid) {
+                Some(&p) if p > 1 => pid = p,
+                _ => return false,
+            }
+        }
+        false
+    };
+    parent
+        .keys()
+        .filter(|&&pid| in_tree(pid))
+        .map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("Pss:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -241,18 +264,27 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
+        // Peak memory of everything a scan runs on: this process (the appliance in process and
+        // the fake GitHub) plus the Postgres and Redis servers the run started, as PSS.
+        let peak_total = Arc::new(AtomicU64::new(0));
         let peak_servers = Arc::new(AtomicU64::new(0));
+        let roots: Arc<std::sync::Mutex<Vec<u32>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (peak_servers.clone(), stop.clone());
+        let (pt, ps, r, s) = (peak_total.clone(), peak_servers.clone(), roots.clone(), stop.clone());
         let sampler = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
-                p.fetch_max(servers_rss_kb(), Ordering::Relaxed);
+                let mut all = r.lock().unwrap().clone();
+                let servers = tree_pss_kb(&all);
+                all.push(std::process::id());
+                ps.fetch_max(servers, Ordering::Relaxed);
+                pt.fetch_max(tree_pss_kb(&all), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(250));
             }
         });
         println!("set: {}", dir.display());
         for (mirror, label) in [(false, "REST files endpoint"), (true, "git mirror")] {
             let svc = Services::new().await;
+            *roots.lock().unwrap() = svc.own_server_pids();
             let gh = FakeGithub::start().await;
             let mut repo = common::fake_github::load_dataset(&dir, None);
             let tmp = tempfile::tempdir().unwrap();
@@ -283,9 +315,11 @@ fn main() {
         stop.store(true, Ordering::Relaxed);
         sampler.join().unwrap();
         println!(
-            "peak RSS: app+bench process {:.0} MiB (VmHWM); every postgres and redis-server process on the machine {:.0} MiB (sampled sum, an upper bound when other servers run)",
+            "peak memory: app + fake GitHub process {:.0} MiB (VmHWM); its Postgres and Redis servers {:.0} MiB; all together, with git subprocesses, {:.0} MiB (PSS, sampled every 250 ms{})",
             status_kb("self", "VmHWM:") as f64 / 1024.0,
-            peak_servers.load(Ordering::Relaxed) as f64 / 1024.0
+            peak_servers.load(Ordering::Relaxed) as f64 / 1024.0,
+            peak_total.load(Ordering::Relaxed) as f64 / 1024.0,
+            if std::env::var_os("DATABASE_URL").is_some() { "; servers of DATABASE_URL/REDIS_URL not counted" } else { "" }
         );
     });
 }

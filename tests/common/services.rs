@@ -126,6 +126,17 @@ impl PgServer {
         self.dir.path().join("server.log")
     }
 
+    /// The postmaster's process id (its backends are its children).
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     pub fn stop(&self, mode: &str) {
         let _ = as_pg_user(&self.bindir.join("pg_ctl"))
             .arg("-D")
@@ -214,6 +225,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             // SIGTERM: Redis flushes its append-only file and exits.
@@ -269,6 +285,14 @@ impl Services {
     /// Like [`Services::new`], but always on a Postgres server of its own (tests that stop it).
     pub async fn with_own_postgres() -> Services {
         Self::make(true).await
+    }
+
+    /// Process ids of the servers these services started themselves (none when they use the
+    /// servers of DATABASE_URL / REDIS_URL).
+    pub fn own_server_pids(&self) -> Vec<u32> {
+        let pg = self._pg.as_ref().and_then(|p| p.pid());
+        let redis = self._redis.as_ref().and_then(|r| r.pid());
+        pg.into_iter().chain(redis).collect()
     }
 
     /// The Postgres server of a [`Services::with_own_postgres`].
