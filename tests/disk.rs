@@ -76,7 +76,17 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
-fn spawn(svc: &Services, gh: &str, port: u16, data_root: &Path, log: &Path) -> Child {
+/// The appliance as a child process, killed if the test ends early (a failed assertion).
+struct Appliance(Child);
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(svc: &Services, gh: &str, port: u16, data_root: &Path, log: &Path) -> Appliance {
     let log = std::fs::File::create(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_clawtriage"))
         .arg("serve")
@@ -98,6 +108,7 @@ fn spawn(svc: &Services, gh: &str, port: u16, data_root: &Path, log: &Path) -> C
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
+        .map(Appliance)
         .expect("spawn clawtriage")
 }
 
@@ -279,9 +290,9 @@ async fn a_full_data_disk_is_reported_refused_and_survived_without_damage() {
     assert!(!pg_log_text.contains("PANIC"), "{pg_log_text}");
 
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     drop(svc);
     drop(tmpfs);

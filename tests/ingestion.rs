@@ -258,6 +258,10 @@ async fn the_cap_lists_only_the_newest_and_closed_prs_leave_the_open_list() {
     gh.with(|g| {
         let repo = g.repos.get_mut("o/r").unwrap();
         repo.pulls.iter_mut().find(|p| p["number"] == 5).unwrap()["state"] = json!("closed");
+        // PR 6 gets a new head: its keys are deleted and inserted again.
+        let pr6 = repo.pulls.iter_mut().find(|p| p["number"] == 6).unwrap();
+        pr6["head"]["sha"] = json!("6".repeat(40));
+        pr6["updated_at"] = json!("2030-01-01T00:00:00Z");
     });
     let (s, _) = app
         .trigger(json!({"owner":"o","repo":"r","snapshot":"after-close"}))
@@ -280,6 +284,27 @@ async fn the_cap_lists_only_the_newest_and_closed_prs_leave_the_open_list() {
         .unwrap()
         .get(0);
     assert_eq!(keys, 0, "a closed PR no longer matches");
+    assert_eq!(st["prsAnalyzed"], 1, "PR 6's new head: {st}");
+    // The document frequencies kept by triggers equal a recount of the index, after inserts,
+    // a re-analysis and a close.
+    let row = c
+        .query_one(
+            "SELECT count(*) FILTER (WHERE a.n IS DISTINCT FROM b.n),
+                    count(*) FILTER (WHERE a.n > 1)
+             FROM (SELECT repo_id, signature_version, config_version, key, count(*)::int AS n
+                   FROM index_keys GROUP BY 1, 2, 3, 4) a
+             FULL JOIN (SELECT * FROM key_counts WHERE n > 0) b
+                  USING (repo_id, signature_version, config_version, key)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, i64>(0),
+        0,
+        "key_counts drifted from index_keys"
+    );
+    assert!(row.get::<_, i64>(1) > 10, "shared keys were counted");
     app.stop().await;
 }
 

@@ -291,20 +291,27 @@ pub async fn postings(
     max_postings: i64,
 ) -> StoreResult<Vec<(String, Vec<u64>)>> {
     let c = pool.get().await?;
+    // Document frequencies come from `key_counts` (kept by triggers); only the short posting
+    // lists are read.
     let rows = c
         .query(
-            "WITH counts AS (
-                 SELECT key, count(*) AS n FROM index_keys
-                 WHERE repo_id = $1 AND signature_version = $2 AND config_version = $3 AND key = ANY($4)
-                 GROUP BY key)
-             SELECT c.key, c.n,
+            "SELECT c.key, c.n,
                     CASE WHEN c.n <= $5 THEN
                       (SELECT array_agg(k.number ORDER BY k.number) FROM index_keys k
                        WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
                          AND k.key = c.key)
                     END
-             FROM counts c ORDER BY c.key",
-            &[&repo_id, &v.signature, &v.config, &keys, &max_postings],
+             FROM key_counts c
+             WHERE c.repo_id = $1 AND c.signature_version = $2 AND c.config_version = $3
+               AND c.key = ANY($4) AND c.n > 0
+             ORDER BY c.key",
+            &[
+                &repo_id,
+                &v.signature,
+                &v.config,
+                &keys,
+                &(max_postings as i32),
+            ],
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -465,14 +472,14 @@ pub async fn key_counts(
     let c = pool.get().await?;
     let rows = c
         .query(
-            "SELECT key, count(*) FROM index_keys
-             WHERE repo_id = $1 AND signature_version = $2 AND config_version = $3 AND key = ANY($4)
-             GROUP BY key",
+            "SELECT key, n FROM key_counts
+             WHERE repo_id = $1 AND signature_version = $2 AND config_version = $3
+               AND key = ANY($4) AND n > 0",
             &[&repo_id, &v.signature, &v.config, &keys],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u32))
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u32))
         .collect())
 }
