@@ -1061,6 +1061,43 @@ async fn a_delivery_whose_job_was_not_queued_is_processed_when_redelivered() {
 }
 
 #[tokio::test]
+async fn a_burst_of_deliveries_larger_than_the_connection_pool_is_all_queued() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo(OWNER, REPO, fake_repo(&[]));
+    let app = App::start(app_settings(&svc, &gh, "app")).await;
+    let c = svc.client().await;
+    // Three times the appliance's 16 Postgres connections, all at once.
+    let numbers: Vec<i64> = (300..348).collect();
+    let answers = futures::future::join_all(numbers.iter().map(|&n| {
+        let ev = pr_event(
+            "opened",
+            n,
+            &format!("{n:040x}"),
+            "2026-08-01T10:00:00Z",
+            "Burst",
+        );
+        let app = &app;
+        async move { deliver(app, "pull_request", &format!("burst-{n}"), &ev).await }
+    }))
+    .await;
+    for (n, (s, b)) in numbers.iter().zip(&answers) {
+        assert_eq!((*s, &b["enqueued"]), (202, &json!(true)), "#{n}: {b}");
+    }
+    let queued: i64 = c
+        .query_one(
+            "SELECT count(*) FROM webhook_deliveries
+             WHERE delivery_id LIKE 'burst-%' AND outcome = 'queued'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, numbers.len() as i64);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn in_hybrid_mode_scans_and_webhooks_share_one_state() {
     let svc = Services::new().await;
     let gh = FakeGithub::start().await;

@@ -314,6 +314,9 @@ async fn pull_request(
     };
     app_store::set_delivery_outcome(&tx, delivery, outcome).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    // Back to the pool before the steps below check out a connection again: a handler holding
+    // one while waiting for another deadlocks the pool when a burst of deliveries fills it.
+    drop(c);
     if !stale {
         // Titles, states and set membership may have changed.
         state.cache.bump();

@@ -11,7 +11,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -63,6 +63,8 @@ pub struct Write {
     pub auth: Option<String>,
     pub body: Value,
     pub status: u16,
+    /// When the fake received it (for latency benches).
+    pub at: Instant,
 }
 
 /// GitHub App state of the fake.
@@ -541,6 +543,7 @@ fn write(
     body: Value,
     produce: impl FnOnce(&mut Inner, Option<&str>, &Value) -> (StatusCode, Value),
 ) -> Response {
+    let at = Instant::now();
     let auth = auth_of(headers);
     let mut g = inner.lock().unwrap();
     g.requests += 1;
@@ -551,6 +554,7 @@ fn write(
         auth,
         body,
         status: status.as_u16(),
+        at,
     });
     json_response(status, &answer, &HeaderMap::new())
 }
