@@ -42,6 +42,9 @@ pub struct Faults {
     pub deleted: HashSet<i64>,
     /// Requests whose path contains this hang until `hang` is cleared.
     pub hang_on: Option<String>,
+    /// When the primary budget is about to run out, move its reset this many seconds ahead
+    /// (once; the budget then refills to `rate_limit` with the usual `reset_after_secs`).
+    pub reset_soon_when_exhausted: Option<i64>,
 }
 
 /// Logged request.
@@ -313,6 +316,11 @@ async fn answer(
     if t >= g.reset_at {
         g.remaining = g.rate_limit;
         g.reset_at = t + g.reset_after_secs;
+    }
+    if g.remaining <= 1
+        && let Some(secs) = g.faults.reset_soon_when_exhausted.take()
+    {
+        g.reset_at = t + secs;
     }
     let mut rl = HeaderMap::new();
     let auth = headers
