@@ -592,6 +592,25 @@ async fn check_runs_are_updated_not_duplicated_and_a_closed_pr_leaves_the_sets()
     })
     .await;
     assert_eq!(first["output"]["title"], "No likely duplicates found");
+    // Asked again with nothing changed (an immediate and a trailing post): nothing is written.
+    let again = clawtriage::jobs::CheckRunJob {
+        repo_id: 1,
+        owner: OWNER.into(),
+        repo: REPO.into(),
+        number: 30,
+        head_sha: h30.clone(),
+        slot: 0,
+    };
+    for _ in 0..3 {
+        app.state.queues.push_check_run(&again).await.unwrap();
+    }
+    // Past the end of the debounce window, when the trailing post has run.
+    tokio::time::sleep(clawtriage::jobs::check_run::DEBOUNCE + Duration::from_secs(3)).await;
+    assert_eq!(
+        (check_posts(&gh), check_patches(&gh)),
+        (1, 0),
+        "an unchanged check run is not written again"
+    );
 
     deliver(
         &app,
@@ -675,21 +694,33 @@ async fn check_runs_are_updated_not_duplicated_and_a_closed_pr_leaves_the_sets()
         .get(0);
     assert_eq!(state, "closed");
 
-    // Reopened: the same head is analysed again and its check run updated, not duplicated.
-    let patches_before = check_patches(&gh);
+    // Reopened under a new title: the same head is analysed again; no second check run is
+    // created, and #30's check run, which lists #31 by title, is updated.
     let (s, b) = deliver(
         &app,
         "pull_request",
         "c-4",
-        &pr_event("reopened", 31, &h31, "2026-04-01T13:00:00Z", "Retry clicks"),
+        &pr_event(
+            "reopened",
+            31,
+            &h31,
+            "2026-04-01T13:00:00Z",
+            "Retry clicks again",
+        ),
     )
     .await;
     assert_eq!((s, &b["enqueued"]), (202, &json!(true)), "{b}");
     wait_analysed(&c, 31, &h31).await;
     wait_for(
-        "#31's check run update",
+        "#30's check run to name #31's new title",
         Duration::from_secs(30),
-        async || (check_patches(&gh) > patches_before).then_some(()),
+        async || {
+            let r = gh.check_runs().get(&id30).cloned()?;
+            r["output"]["summary"]
+                .as_str()?
+                .contains("| #31 Retry clicks again |")
+                .then_some(())
+        },
     )
     .await;
     assert_eq!(runs_for(&gh, &h31).len(), 1);

@@ -81,7 +81,15 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     let svc = Services::new().await;
     let pool = clawtriage::store::connect(&svc.database_url, 2).unwrap();
     let first = clawtriage::store::migrate(&pool).await.unwrap();
-    assert_eq!(first, ["V1__core", "V2__app_mode", "V3__key_counts"]);
+    assert_eq!(
+        first,
+        [
+            "V1__core",
+            "V2__app_mode",
+            "V3__key_counts",
+            "V4__check_run_output"
+        ]
+    );
     let second = clawtriage::store::migrate(&pool).await.unwrap();
     assert!(second.is_empty(), "second run applied {second:?}");
     let c = svc.client().await;

@@ -286,6 +286,19 @@ async fn run(state: &AppState, job: &CheckRunJob) -> Result<(), CheckRunError> {
         job.repo_id,
     );
     let details = dashboard_link(public_url, job.repo_id, job.number);
+    let output_sha = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for part in [
+            output.title.as_str(),
+            output.summary.as_str(),
+            details.as_deref().unwrap_or(""),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0u8]);
+        }
+        hex::encode(h.finalize())
+    };
     let gh = &state.github;
     let token = gh.installation_token(installation).await?;
     let stats = CallStats::new();
@@ -296,7 +309,12 @@ async fn run(state: &AppState, job: &CheckRunJob) -> Result<(), CheckRunError> {
         app_store::lock_check_run(&tx, job.repo_id, job.number, &job.head_sha).await?;
         let existing = app_store::check_run_id(&tx, job.repo_id, job.number, &job.head_sha).await?;
         let id = match existing {
-            Some(id) => {
+            // Already showing exactly this: nothing to write.
+            Some((_, Some(shown))) if shown == output_sha => {
+                tracing::debug!(job = %job.job_id(), "check run unchanged");
+                None
+            }
+            Some((id, _)) => Some({
                 match gh
                     .update_check_run(
                         &job.owner,
@@ -327,8 +345,8 @@ async fn run(state: &AppState, job: &CheckRunJob) -> Result<(), CheckRunError> {
                     }
                     Err(e) => return Err(e.into()),
                 }
-            }
-            None => {
+            }),
+            None => Some(
                 gh.create_check_run(
                     &job.owner,
                     &job.repo,
@@ -339,21 +357,24 @@ async fn run(state: &AppState, job: &CheckRunJob) -> Result<(), CheckRunError> {
                     Some(&token),
                     &stats,
                 )
-                .await?
-            }
+                .await?,
+            ),
         };
-        app_store::save_check_run(
-            &tx,
-            job.repo_id,
-            job.number,
-            &job.head_sha,
-            id,
-            &output.title,
-        )
-        .await?;
+        if let Some(id) = id {
+            app_store::save_check_run(
+                &tx,
+                job.repo_id,
+                job.number,
+                &job.head_sha,
+                id,
+                &output.title,
+                &output_sha,
+            )
+            .await?;
+            tracing::info!(job = %job.job_id(), title = %output.title, "check run posted");
+        }
         tx.commit().await?;
     }
-    tracing::info!(job = %job.job_id(), title = %output.title, "check run posted");
 
     let cfg = &state.config;
     if !cfg.check_run_label && !cfg.check_run_comment {

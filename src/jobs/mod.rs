@@ -131,8 +131,8 @@ pub struct CheckRunJob {
     pub number: i64,
     /// Head commit.
     pub head_sha: String,
-    /// Debounce window the post was asked in (set by [`Queues::push_check_run`]): asks within
-    /// one window share one job, which runs after the window closes.
+    /// Debounce slot (set by [`Queues::push_check_run`]): twice the window index for the
+    /// immediate post of a window, plus one for its trailing post.
     #[serde(default)]
     pub slot: i64,
 }
@@ -259,18 +259,30 @@ impl Queues {
             .await
     }
 
-    /// Queues a check-run post for the end of the current debounce window; further pushes for
-    /// the same head within the window are no-ops (the one job reads the state when it runs).
+    /// Queues a check-run post, at most two per head per debounce window: the first ask in a
+    /// window runs at once (a new PR gets its verdict in about a second), a later ask in the
+    /// same window runs once when the window closes (so the last state is always shown), and
+    /// further asks in that window are no-ops. Each job reads the state when it runs.
     pub async fn push_check_run(&self, job: &CheckRunJob) -> Result<PushOutcome, JobError> {
         let window = check_run::DEBOUNCE.as_millis().max(1) as i64;
         let now = chrono::Utc::now().timestamp_millis();
-        let slot = now / window;
-        let delay = Duration::from_millis(((slot + 1) * window - now + 250) as u64);
-        let job = CheckRunJob {
-            slot,
+        let w = now / window;
+        let leading = CheckRunJob {
+            slot: 2 * w,
             ..job.clone()
         };
-        self.push(self.check.get_config(), &job.job_id(), &job, Some(delay))
+        let cfg = self.check.get_config();
+        if self.push(cfg, &leading.job_id(), &leading, None).await? == PushOutcome::Enqueued {
+            return Ok(PushOutcome::Enqueued);
+        }
+        let trailing = CheckRunJob {
+            slot: 2 * w + 1,
+            ..job.clone()
+        };
+        // apalis schedules in whole seconds: round up so the job never runs before the window
+        // has closed.
+        let delay = Duration::from_secs((((w + 1) * window - now) as u64).div_ceil(1000));
+        self.push(cfg, &trailing.job_id(), &trailing, Some(delay))
             .await
     }
 }
@@ -375,7 +387,7 @@ pub async fn run_workers(
             // Check runs are GitHub writes: few at once (secondary rate limits).
             WorkerBuilder::new(format!("{check_name}-r{restarts}"))
                 .backend(check_storage.clone().poll_with_interval(POLL_INTERVAL))
-                .concurrency(2)
+                .concurrency(4)
                 .retry(apalis::prelude::RetryPolicy::retries(2).with_backoff(check_backoff.clone()))
                 .timeout(Duration::from_secs(300))
                 .catch_panic()

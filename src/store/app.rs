@@ -306,14 +306,15 @@ pub async fn check_run_id(
     repo_id: i64,
     number: i64,
     head_sha: &str,
-) -> StoreResult<Option<i64>> {
+) -> StoreResult<Option<(i64, Option<String>)>> {
     let row = c
         .query_opt(
-            "SELECT check_run_id FROM check_runs WHERE repo_id = $1 AND number = $2 AND head_sha = $3",
+            "SELECT check_run_id, output_sha FROM check_runs
+             WHERE repo_id = $1 AND number = $2 AND head_sha = $3",
             &[&repo_id, &number, &head_sha],
         )
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
 /// Takes the per-head lock that serialises check-run posts (held until the transaction ends),
@@ -332,7 +333,7 @@ pub async fn lock_check_run(
     Ok(())
 }
 
-/// Records a head's check run (created or updated).
+/// Records a head's check run (created or updated) and what it shows.
 pub async fn save_check_run(
     c: &impl GenericClient,
     repo_id: i64,
@@ -340,13 +341,21 @@ pub async fn save_check_run(
     head_sha: &str,
     check_run_id: i64,
     title: &str,
+    output_sha: &str,
 ) -> StoreResult<()> {
     c.execute(
-        "INSERT INTO check_runs (repo_id, number, head_sha, check_run_id, title)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO check_runs (repo_id, number, head_sha, check_run_id, title, output_sha)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (repo_id, number, head_sha) DO UPDATE SET check_run_id = $4, title = $5,
-             updated_at = now()",
-        &[&repo_id, &number, &head_sha, &check_run_id, &title],
+             output_sha = $6, updated_at = now()",
+        &[
+            &repo_id,
+            &number,
+            &head_sha,
+            &check_run_id,
+            &title,
+            &output_sha,
+        ],
     )
     .await?;
     Ok(())
