@@ -292,7 +292,9 @@ pub async fn postings(
 ) -> StoreResult<Vec<(String, Vec<u64>)>> {
     let c = pool.get().await?;
     // Document frequencies come from `key_counts` (kept by triggers); only the short posting
-    // lists are read.
+    // lists are read. The keys are joined as a table so that every key is one index probe: with
+    // `key = ANY($4)` a generic plan filters the repository's whole key range by a linear
+    // search of the array instead.
     let rows = c
         .query(
             "SELECT c.key, c.n,
@@ -301,9 +303,10 @@ pub async fn postings(
                        WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
                          AND k.key = c.key)
                     END
-             FROM key_counts c
-             WHERE c.repo_id = $1 AND c.signature_version = $2 AND c.config_version = $3
-               AND c.key = ANY($4) AND c.n > 0
+             FROM unnest($4::text[]) AS q(key)
+             JOIN key_counts c ON c.repo_id = $1 AND c.signature_version = $2
+                  AND c.config_version = $3 AND c.key = q.key
+             WHERE c.n > 0
              ORDER BY c.key",
             &[
                 &repo_id,
@@ -472,9 +475,10 @@ pub async fn key_counts(
     let c = pool.get().await?;
     let rows = c
         .query(
-            "SELECT key, n FROM key_counts
-             WHERE repo_id = $1 AND signature_version = $2 AND config_version = $3
-               AND key = ANY($4) AND n > 0",
+            "SELECT c.key, c.n FROM unnest($4::text[]) AS q(key)
+             JOIN key_counts c ON c.repo_id = $1 AND c.signature_version = $2
+                  AND c.config_version = $3 AND c.key = q.key
+             WHERE c.n > 0",
             &[&repo_id, &v.signature, &v.config, &keys],
         )
         .await?;
