@@ -292,9 +292,9 @@ pub async fn postings(
 ) -> StoreResult<Vec<(String, Vec<u64>)>> {
     let c = pool.get().await?;
     // Document frequencies come from `key_counts` (kept by triggers); only the short posting
-    // lists are read. The keys are joined as a table so that every key is one index probe: with
-    // `key = ANY($4)` a generic plan filters the repository's whole key range by a linear
-    // search of the array instead.
+    // lists are read. Each key is one primary-key probe (LATERAL with LIMIT 1, which the planner
+    // cannot flatten into a join, fixes that plan whatever the statistics say: with `key = ANY($4)` or a plain join, stale statistics during a first scan
+    // made the planner walk the repository's whole key range, up to seconds per analysis).
     let rows = c
         .query(
             "SELECT c.key, c.n,
@@ -304,9 +304,10 @@ pub async fn postings(
                          AND k.key = c.key)
                     END
              FROM unnest($4::text[]) AS q(key)
-             JOIN key_counts c ON c.repo_id = $1 AND c.signature_version = $2
-                  AND c.config_version = $3 AND c.key = q.key
-             WHERE c.n > 0
+             CROSS JOIN LATERAL (
+                 SELECT k.key, k.n FROM key_counts k
+                 WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
+                   AND k.key = q.key AND k.n > 0 LIMIT 1) c
              ORDER BY c.key",
             &[
                 &repo_id,
@@ -476,9 +477,10 @@ pub async fn key_counts(
     let rows = c
         .query(
             "SELECT c.key, c.n FROM unnest($4::text[]) AS q(key)
-             JOIN key_counts c ON c.repo_id = $1 AND c.signature_version = $2
-                  AND c.config_version = $3 AND c.key = q.key
-             WHERE c.n > 0",
+             CROSS JOIN LATERAL (
+                 SELECT k.key, k.n FROM key_counts k
+                 WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
+                   AND k.key = q.key AND k.n > 0 LIMIT 1) c",
             &[&repo_id, &v.signature, &v.config, &keys],
         )
         .await?;
