@@ -6,12 +6,14 @@ CREATE TABLE key_counts (
     signature_version INTEGER NOT NULL,
     config_version    INTEGER NOT NULL,
     key               TEXT NOT NULL,
-    n                 INTEGER NOT NULL CHECK (n >= 0),
+    n                 INTEGER NOT NULL,
     PRIMARY KEY (repo_id, signature_version, config_version, key)
 );
 
--- Rows are locked in key order, so concurrent statements wait for each other instead of
--- deadlocking.
+-- One statement per change, shaped so that every key is one primary-key probe whatever the
+-- planner knows of the transition table (INSERT ... ON CONFLICT goes through the key's index),
+-- and rows are locked in key order, so concurrent statements wait for each other instead of
+-- deadlocking. Readers skip keys whose count is 0; retention removes those rows.
 CREATE FUNCTION key_counts_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO key_counts AS k (repo_id, signature_version, config_version, key, n)
@@ -27,16 +29,13 @@ $$;
 
 CREATE FUNCTION key_counts_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM key_counts k
-    WHERE (k.repo_id, k.signature_version, k.config_version, k.key) IN
-          (SELECT r.repo_id, r.signature_version, r.config_version, r.key FROM removed r)
-    ORDER BY k.repo_id, k.signature_version, k.config_version, k.key
-    FOR UPDATE;
-    UPDATE key_counts k SET n = k.n - r.c
-    FROM (SELECT repo_id, signature_version, config_version, key, count(*) AS c
-          FROM removed GROUP BY repo_id, signature_version, config_version, key) r
-    WHERE k.repo_id = r.repo_id AND k.signature_version = r.signature_version
-      AND k.config_version = r.config_version AND k.key = r.key;
+    INSERT INTO key_counts AS k (repo_id, signature_version, config_version, key, n)
+    SELECT r.repo_id, r.signature_version, r.config_version, r.key, -count(*)
+    FROM removed r
+    GROUP BY r.repo_id, r.signature_version, r.config_version, r.key
+    ORDER BY r.repo_id, r.signature_version, r.config_version, r.key
+    ON CONFLICT (repo_id, signature_version, config_version, key)
+    DO UPDATE SET n = k.n + EXCLUDED.n;
     RETURN NULL;
 END
 $$;

@@ -61,7 +61,9 @@ async fn old_deliveries_scans_and_cache_entries_go_and_the_rest_stays() {
              ('d-fresh', 'pull_request', now() - interval '29 days');
          INSERT INTO http_cache (url, etag, body, updated_at) VALUES
              ('https://gh/old', 'W/\"1\"', '\\x00', now() - interval '40 days'),
-             ('https://gh/fresh', 'W/\"2\"', '\\x00', now());",
+             ('https://gh/fresh', 'W/\"2\"', '\\x00', now());
+         INSERT INTO key_counts (repo_id, signature_version, config_version, key, n) VALUES
+             (1, 1, 1, 'path:gone.ts', 0), (1, 1, 1, 'path:kept.ts', 3);",
     )
     .await
     .unwrap();
@@ -72,7 +74,8 @@ async fn old_deliveries_scans_and_cache_entries_go_and_the_rest_stays() {
         Pruned {
             deliveries: 2,
             scans: 4,
-            http_cache: 1
+            http_cache: 1,
+            key_counts: 1,
         }
     );
     assert_eq!(
@@ -92,6 +95,11 @@ async fn old_deliveries_scans_and_cache_entries_go_and_the_rest_stays() {
     assert_eq!(
         ids(&c, "SELECT url FROM http_cache").await,
         ["https://gh/fresh"]
+    );
+    assert_eq!(
+        ids(&c, "SELECT key FROM key_counts").await,
+        ["path:kept.ts"],
+        "zero document frequencies go"
     );
     // Nothing left to prune: a second pass removes nothing.
     assert_eq!(prune(&pool, 30).await.unwrap().total(), 0);

@@ -1,6 +1,7 @@
 //! Retention: an appliance left running for months must not grow without bound. Old webhook
 //! delivery ids (kept only to refuse replays), finished scans with their per-PR rows, and
-//! conditional-request cache entries nobody refreshed are removed after `RETENTION_DAYS`.
+//! conditional-request cache entries nobody refreshed are removed after `RETENTION_DAYS`, and
+//! the document-frequency rows of keys no open PR carries any more.
 //! Results (PRs, analyses, edges, feedback) are never pruned here.
 
 use deadpool_postgres::Pool;
@@ -17,16 +18,19 @@ pub struct Pruned {
     pub scans: u64,
     /// Conditional-request cache entries not refreshed within the retention.
     pub http_cache: u64,
+    /// Document-frequency rows of keys no current head carries any more.
+    pub key_counts: u64,
 }
 
 impl Pruned {
     /// Total rows removed.
     pub fn total(&self) -> u64 {
-        self.deliveries + self.scans + self.http_cache
+        self.deliveries + self.scans + self.http_cache + self.key_counts
     }
 }
 
-/// Removes what is older than `keep_days`, in three short statements.
+/// Removes what is older than `keep_days`, and zero document-frequency rows, in four short
+/// statements.
 pub async fn prune(pool: &Pool, keep_days: i32) -> StoreResult<Pruned> {
     let c = pool.get().await?;
     let deliveries = c
@@ -55,9 +59,11 @@ pub async fn prune(pool: &Pool, keep_days: i32) -> StoreResult<Pruned> {
             &[&keep_days],
         )
         .await?;
+    let key_counts = c.execute("DELETE FROM key_counts WHERE n = 0", &[]).await?;
     Ok(Pruned {
         deliveries,
         scans,
         http_cache,
+        key_counts,
     })
 }
