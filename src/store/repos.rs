@@ -172,3 +172,31 @@ pub async fn http_cache_put(
     .await?;
     Ok(())
 }
+
+/// Head, state and last update of every stored PR of a repository, by number: lets a scan skip
+/// re-writing PRs a listing shows unchanged.
+pub async fn stored_versions(
+    c: &impl GenericClient,
+    repo_id: i64,
+) -> StoreResult<std::collections::HashMap<i64, (String, String, DateTime<Utc>)>> {
+    let rows = c
+        .query(
+            "SELECT number, head_sha, state, updated_at FROM pull_requests WHERE repo_id = $1",
+            &[&repo_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .collect())
+}
+
+/// Marks PRs as seen by a listing now (those whose rows a scan did not need to re-write).
+pub async fn touch_seen(c: &impl GenericClient, repo_id: i64, numbers: &[i64]) -> StoreResult<()> {
+    c.execute(
+        "UPDATE pull_requests SET last_seen_at = now() WHERE repo_id = $1 AND number = ANY($2)",
+        &[&repo_id, &numbers],
+    )
+    .await?;
+    Ok(())
+}
