@@ -283,8 +283,6 @@ struct Report {
     queue_ms: Vec<f64>,
     analysis_ms: Vec<f64>,
     post_wait_ms: Vec<f64>,
-    debounce_ms: Vec<f64>,
-    after_due_ms: Vec<f64>,
     check_posts: usize,
     check_patches: usize,
     token_writes: usize,
@@ -341,8 +339,6 @@ async fn run(
     let mut queue_ms = Vec::new();
     let mut analysis_ms = Vec::new();
     let mut post_wait_ms = Vec::new();
-    let mut debounce_ms = Vec::new();
-    let mut after_due_ms = Vec::new();
     let mut latency_ms = Vec::new();
     let now_wall = Utc::now();
     let now = Instant::now();
@@ -367,15 +363,9 @@ async fn run(
             analysis_ms.push(ms(finished - started));
             // The completion instant, on the wall clock.
             let completed_wall = now_wall - chrono::TimeDelta::from_std(now - *at).unwrap();
+            // The first check-run post of a head in a debounce window runs at once
+            // (`Queues::push_check_run`): this is the check queue and the GitHub calls.
             post_wait_ms.push(ms(completed_wall - finished));
-            // The check-run job is asked to run 250 ms after the end of the debounce window the
-            // analysis ended in (`Queues::push_check_run`); apalis keeps `run_after` in whole
-            // seconds, so it is due at that second. The rest is the check queue and the post.
-            let window = clawtriage::jobs::check_run::DEBOUNCE.as_millis() as i64;
-            let f = finished.timestamp_millis();
-            let due = ((f / window + 1) * window + 250) / 1000 * 1000;
-            debounce_ms.push((due - f) as f64);
-            after_due_ms.push((completed_wall.timestamp_millis() - due) as f64);
         }
     }
     for v in [
@@ -383,8 +373,6 @@ async fn run(
         &mut queue_ms,
         &mut analysis_ms,
         &mut post_wait_ms,
-        &mut debounce_ms,
-        &mut after_due_ms,
     ] {
         v.sort_by(f64::total_cmp);
     }
@@ -423,8 +411,6 @@ async fn run(
         queue_ms,
         analysis_ms,
         post_wait_ms,
-        debounce_ms,
-        after_due_ms,
         check_posts: new
             .iter()
             .filter(|w| is_check_run(w) && w.method == "POST")
@@ -468,11 +454,6 @@ fn print(r: &Report) {
     println!(
         "{}",
         line("  analysis done -> check run posted", &r.post_wait_ms)
-    );
-    println!("{}", line("    of which debounce delay", &r.debounce_ms));
-    println!(
-        "{}",
-        line("    job due -> check run posted", &r.after_due_ms)
     );
     println!(
         "  GitHub: check-run POST {} PATCH {} (linked PRs' check runs included), installation tokens {}, reads {}",
