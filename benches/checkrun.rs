@@ -18,7 +18,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -471,23 +470,9 @@ fn print(r: &Report) {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this once as a smoke test
-    // over the small committed slice.
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let default = if bench_mode {
-        PathBuf::from("../shared/datasets/playwright-1k")
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets/playwright-slice")
-    };
-    let dir = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map(PathBuf::from)
-        .unwrap_or(default);
-    if !dir.join("prs.jsonl.gz").exists() {
-        println!("checkrun bench skipped: no PR set at {}", dir.display());
+    let Some(dir) = common::bench_set("checkrun") else {
         return;
-    }
+    };
     // Warnings only, unless RUST_LOG says otherwise (the app logs every delivery at info).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(

@@ -702,80 +702,73 @@ async fn kill_mid_scan(dir: PathBuf) -> Row {
     }
 }
 
+/// Which server a restart scenario stops and starts again.
+#[derive(Clone, Copy)]
+enum Server {
+    Redis,
+    Postgres,
+}
+
 async fn redis_restart(dir: PathBuf) -> Row {
+    server_restart(dir, Server::Redis).await
+}
+
+async fn postgres_restart(dir: PathBuf) -> Row {
+    server_restart(dir, Server::Postgres).await
+}
+
+/// A full scan during which `which` is stopped at 40 % analysed, reported by health, and
+/// started again after 2 s.
+async fn server_restart(dir: PathBuf, which: Server) -> Row {
     let dir = dir.as_path();
-    let svc = Services::new().await;
+    let svc = match which {
+        Server::Redis => Services::new().await,
+        Server::Postgres => Services::with_own_postgres().await,
+    };
     prepare(&svc).await;
-    let mut redis = RedisServer::start_persistent();
+    // Redis with an append-only file, as in production: a restart keeps the queue.
+    let mut redis = matches!(which, Server::Redis).then(RedisServer::start_persistent);
     let gh = FakeGithub::start().await;
     let repo = load(dir);
     let open = open_count(&repo);
     gh.add_repo("bench", "playwright", repo);
     let mut s = settings(&svc, &gh.url());
-    s.redis_url = Some(redis.url());
+    if let Some(r) = &redis {
+        s.redis_url = Some(r.url());
+    }
     let app = App::start(s).await;
     let watch = HealthWatch::start(&app.base);
     let t = Instant::now();
     trigger(&app.http, &app.base).await;
     let at = wait_analysed(&svc, open * 2 / 5).await;
     let down = Instant::now();
-    tokio::task::block_in_place(|| redis.stop());
-    let seen = wait_reported(&app.base, "redis", Duration::from_secs(15)).await;
+    let name = match which {
+        Server::Redis => "redis",
+        Server::Postgres => "postgres",
+    };
+    tokio::task::block_in_place(|| match &mut redis {
+        Some(r) => r.stop(),
+        None => svc.own_postgres().stop("fast"),
+    });
+    let seen = wait_reported(&app.base, name, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    tokio::task::block_in_place(|| redis.restart());
+    tokio::task::block_in_place(|| match &mut redis {
+        Some(r) => r.restart(),
+        None => svc.own_postgres().restart(),
+    });
     let down_for = down.elapsed();
     app.wait_scan(JOB_ID, SCAN_LIMIT).await;
     let wall = t.elapsed();
     let outage = watch.finish().await;
     let (calls, s502, s403, s429, s404) = tally(&gh);
     let mut k = check(&svc, open, &[]).await;
-    outage_checks(&mut k, seen, &outage, "redis", &app.base).await;
+    outage_checks(&mut k, seen, &outage, name, &app.base).await;
     app.stop().await;
     Row {
-        label: "Redis restart mid-scan",
-        wall,
-        calls,
-        s502,
-        s403,
-        s429,
-        s404,
-        outage: outage_text(seen, &outage),
-        fault: format!(
-            "stopped at {at}/{open} analysed, down {:.1}s",
-            down_for.as_secs_f64()
-        ),
-        k,
-    }
-}
-
-async fn postgres_restart(dir: PathBuf) -> Row {
-    let dir = dir.as_path();
-    let svc = Services::with_own_postgres().await;
-    prepare(&svc).await;
-    let gh = FakeGithub::start().await;
-    let repo = load(dir);
-    let open = open_count(&repo);
-    gh.add_repo("bench", "playwright", repo);
-    let app = App::start(settings(&svc, &gh.url())).await;
-    let watch = HealthWatch::start(&app.base);
-    let t = Instant::now();
-    trigger(&app.http, &app.base).await;
-    let at = wait_analysed(&svc, open * 2 / 5).await;
-    let down = Instant::now();
-    tokio::task::block_in_place(|| svc.own_postgres().stop("fast"));
-    let seen = wait_reported(&app.base, "postgres", Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    tokio::task::block_in_place(|| svc.own_postgres().restart());
-    let down_for = down.elapsed();
-    app.wait_scan(JOB_ID, SCAN_LIMIT).await;
-    let wall = t.elapsed();
-    let outage = watch.finish().await;
-    let (calls, s502, s403, s429, s404) = tally(&gh);
-    let mut k = check(&svc, open, &[]).await;
-    outage_checks(&mut k, seen, &outage, "postgres", &app.base).await;
-    app.stop().await;
-    Row {
-        label: "Postgres restart mid-scan",
+        label: match which {
+            Server::Redis => "Redis restart mid-scan",
+            Server::Postgres => "Postgres restart mid-scan",
+        },
         wall,
         calls,
         s502,
@@ -876,23 +869,11 @@ fn print_table(rows: &[Row]) {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this once as a smoke test
-    // over the small committed slice.
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let default = if bench_mode {
-        PathBuf::from("../shared/datasets/playwright-1k")
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets/playwright-slice")
-    };
-    let dir = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map(PathBuf::from)
-        .unwrap_or(default);
-    if !dir.join("prs.jsonl.gz").exists() {
-        println!("faults bench skipped: no PR set at {}", dir.display());
+    let Some(dir) = common::bench_set("faults") else {
         return;
-    }
+    };
+    // Under `cargo test` the four scenarios run at once, to stay quick.
+    let bench_mode = std::env::args().any(|a| a == "--bench");
     // The appliance logs every retried request and every 503 of an outage: quiet unless
     // RUST_LOG asks, and on stderr, to keep the table readable.
     let _ = tracing_subscriber::fmt()

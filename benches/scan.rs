@@ -242,23 +242,9 @@ fn print(r: &Run) {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this once as a smoke test
-    // over the small committed slice.
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let default = if bench_mode {
-        PathBuf::from("../shared/datasets/playwright-1k")
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets/playwright-slice")
-    };
-    let dir = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map(PathBuf::from)
-        .unwrap_or(default);
-    if !dir.join("prs.jsonl.gz").exists() {
-        println!("scan bench skipped: no PR set at {}", dir.display());
+    let Some(dir) = common::bench_set("scan") else {
         return;
-    }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

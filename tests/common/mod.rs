@@ -192,3 +192,27 @@ pub fn fixture_repo(limit: Option<usize>) -> fake_github::FakeRepo {
         .join("tests/fixtures/datasets/playwright-slice");
     fake_github::load_dataset(&dir, limit)
 }
+
+/// The PR set a bench binary runs on: under `cargo bench` (which passes `--bench`) the first
+/// non-flag argument or `../shared/datasets/playwright-1k`; under `cargo test --all-targets` the
+/// committed slice, as a quick smoke test. `None` (after saying so) when the set is missing.
+pub fn bench_set(bench: &str) -> Option<std::path::PathBuf> {
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let default = if bench_mode {
+        std::path::PathBuf::from("../shared/datasets/playwright-1k")
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/datasets/playwright-slice")
+    };
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map(std::path::PathBuf::from)
+        .unwrap_or(default);
+    if dir.join("prs.jsonl.gz").exists() {
+        Some(dir)
+    } else {
+        println!("{bench} bench skipped: no PR set at {}", dir.display());
+        None
+    }
+}
