@@ -4,7 +4,7 @@
 //! Scans a shared PR set from the fake GitHub four times, each on fresh Postgres and Redis
 //! databases and each with one fault injected mid-scan:
 //!
-//! 1. GitHub faults: 502 on every 10th request, secondary rate limits (403 + `retry-after`),
+//! 1. GitHub faults: 502 on every 10th request, secondary rate limits (403 and 429 + `retry-after`),
 //!    the primary budget exhausted mid-scan with a reset 3 s ahead, one PR deleted between the
 //!    listing and its files fetch;
 //! 2. the appliance (a child process) killed with SIGKILL at ~40% and started again;
@@ -550,12 +550,15 @@ async fn github_faults(dir: PathBuf) -> Row {
     let watch = HealthWatch::start(&app.base);
     let t = Instant::now();
     trigger(&app.http, &app.base).await;
-    // More secondary limits at 25% and 60% of the analyses.
+    // More secondary limits at 25% and 60% of the analyses: 403s, then 429s.
     let mut secondary = 2;
     for pct in [25, 60] {
         wait_analysed(&svc, open * pct / 100).await;
-        gh.with(|g| g.faults.secondary_limit_next += 2);
-        secondary += 2;
+        gh.with(|g| {
+            g.faults.secondary_limit_next += 2;
+            g.faults.too_many_next += 2;
+        });
+        secondary += 4;
     }
     app.wait_scan(JOB_ID, SCAN_LIMIT).await;
     let wall = t.elapsed();
@@ -564,7 +567,7 @@ async fn github_faults(dir: PathBuf) -> Row {
     let (exhausted, secondary_left) = gh.with(|g| {
         (
             g.faults.reset_soon_when_exhausted.is_none(),
-            g.faults.secondary_limit_next,
+            g.faults.secondary_limit_next + g.faults.too_many_next,
         )
     });
     let mut k = check(&svc, open, &[deleted]).await;
@@ -578,6 +581,9 @@ async fn github_faults(dir: PathBuf) -> Row {
     }
     if !exhausted {
         k.violations.push("the primary budget never ran out".into());
+    }
+    if s429 == 0 {
+        k.violations.push("no 429 was answered".into());
     }
     if s404 == 0 {
         k.violations
@@ -600,7 +606,7 @@ async fn github_faults(dir: PathBuf) -> Row {
         s404,
         outage: format!("none ({} samples)", outage.samples),
         fault: format!(
-            "budget {budget} then reset +3s; {secondary} secondary 403s; #{deleted} deleted"
+            "budget {budget} then reset +3s; {secondary} secondary limits (403 and 429); #{deleted} deleted"
         ),
         k,
     }

@@ -196,6 +196,7 @@ async fn rate_limits_5xx_and_deleted_prs_are_survived() {
         g.reset_at = now() + 2;
         g.faults.fail_every = 5;
         g.faults.secondary_limit_next = 1;
+        g.faults.too_many_next = 2;
         g.faults.deleted.insert(7);
     });
     let app = App::start(settings(&svc, &gh.url())).await;
@@ -216,6 +217,11 @@ async fn rate_limits_5xx_and_deleted_prs_are_survived() {
     let log = gh.log();
     assert!(log.iter().any(|l| l.status == 502), "502s were injected");
     assert!(log.iter().any(|l| l.status == 403), "limits were hit");
+    assert_eq!(
+        log.iter().filter(|l| l.status == 429).count(),
+        2,
+        "429s with retry-after were waited out"
+    );
     let c = svc.client().await;
     let err: String = c
         .query_one("SELECT error FROM analysis_runs WHERE number = 7", &[])

@@ -1,6 +1,6 @@
 //! A fake GitHub REST API on loopback, faithful to what the appliance relies on: `Link`
 //! pagination with `per_page`, `x-ratelimit-*` headers and a primary budget that resets,
-//! `ETag` / `If-None-Match` → 304 (free of budget), secondary limits (403 + `retry-after`),
+//! `ETag` / `If-None-Match` → 304 (free of budget), secondary limits (403 or 429 + `retry-after`),
 //! injected 5xx, 404 for deleted PRs, and requests that hang until released. Every request is
 //! logged so tests can count API calls by kind.
 
@@ -38,6 +38,9 @@ pub struct Faults {
     pub fail_every: u64,
     /// The next N requests answer 403 with `retry-after: 1`.
     pub secondary_limit_next: u32,
+    /// After those, the next N requests answer 429 with `retry-after: 1` (GitHub's other way
+    /// of saying "too many requests").
+    pub too_many_next: u32,
     /// PR numbers whose files answer 404 (deleted between list and fetch).
     pub deleted: HashSet<i64>,
     /// Requests whose path contains this hang until `hang` is cleared.
@@ -350,6 +353,16 @@ async fn answer(
         return json_response(
             StatusCode::FORBIDDEN,
             &serde_json::json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}),
+            &rl,
+        );
+    }
+    if g.faults.too_many_next > 0 {
+        g.faults.too_many_next -= 1;
+        rl.insert("retry-after", HeaderValue::from_static("1"));
+        log(&mut g, 429);
+        return json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &serde_json::json!({"message": "Too many requests"}),
             &rl,
         );
     }
