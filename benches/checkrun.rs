@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::fake_github::{FakeRepo, Write};
 use common::{App, FakeGithub, Services, settings};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 
 const SECRET: &str = "checkrun-bench-webhook-secret";
@@ -32,28 +31,6 @@ const REPO: &str = "playwright";
 const INSTALLATION: i64 = 77;
 /// Steady delivery rate (deliveries a second).
 const RATE: f64 = 8.0;
-
-fn fixture(path: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 /// One `pull_request` delivery to send.
 struct Delivery {
@@ -207,7 +184,7 @@ async fn send(app_url: String, http: reqwest::Client, gh: FakeGithub, d: Deliver
             None => repo.pulls.push(d.pull.clone()),
         }
     });
-    let sig = sign(&d.body);
+    let sig = common::sign_webhook(SECRET, &d.body);
     let sent_wall = Utc::now();
     let sent = Instant::now();
     let r = http
@@ -429,9 +406,9 @@ async fn run(
 fn line(name: &str, v: &[f64]) -> String {
     format!(
         "  {name:<34} p50 {:>7.0}  p90 {:>7.0}  p99 {:>7.0}  max {:>7.0}  (ms, n={})",
-        percentile(v, 0.5),
-        percentile(v, 0.9),
-        percentile(v, 0.99),
+        common::percentile(v, 0.5),
+        common::percentile(v, 0.9),
+        common::percentile(v, 0.99),
         v.last().copied().unwrap_or(f64::NAN),
         v.len()
     )
@@ -458,8 +435,8 @@ fn print(r: &Report) {
         "  GitHub: check-run POST {} PATCH {} (linked PRs' check runs included), installation tokens {}, reads {}",
         r.check_posts, r.check_patches, r.token_writes, r.reads
     );
-    let p50 = percentile(&r.latency_ms, 0.5);
-    let p99 = percentile(&r.latency_ms, 0.99);
+    let p50 = common::percentile(&r.latency_ms, 0.5);
+    let p99 = common::percentile(&r.latency_ms, 0.99);
     println!(
         "  target p50 < 1 s: {} ({:.2} s); target p99 < 5 s: {} ({:.2} s)",
         if p50 < 1000.0 { "met" } else { "MISSED" },
@@ -509,7 +486,7 @@ fn main() {
         let mut s = settings(&svc, &gh.url());
         s.github_mode = "hybrid".into();
         s.github_app_id = Some("4242".into());
-        s.github_private_key_pem = Some(fixture("app/test-app-key.pem"));
+        s.github_private_key_pem = Some(common::fixture_text("app/test-app-key.pem"));
         s.github_webhook_secret = Some(SECRET.into());
         s.public_url = Some("https://triage.example".into());
         s.worker_concurrency = "4".into();
@@ -551,7 +528,8 @@ fn main() {
         // Steady: half the held-out PRs opened, three synchronizes per opened; burst: the other
         // half opened, one synchronize per opened. Every synchronized PR is a different one.
         let template: Value =
-            serde_json::from_str(&fixture("webhooks/pull_request.opened.2.json")).unwrap();
+            serde_json::from_str(&common::fixture_text("webhooks/pull_request.opened.2.json"))
+                .unwrap();
         let (held_steady, held_burst) = held.split_at(held.len() / 2);
         let step = (kept.len() / (held.len() * 2).max(1)).max(1);
         let mut pick = kept.iter().step_by(step).cloned();

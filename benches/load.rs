@@ -12,24 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{App, FakeGithub, Services, settings};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 
 const SECRET: &str = "load-bench-webhook-secret";
-
-fn fixture(path: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
 
 struct WrkResult {
     requests: u64,
@@ -104,7 +89,7 @@ fn main() {
         let mut s = settings(&svc, &gh.url());
         s.github_mode = "hybrid".into();
         s.github_app_id = Some("4242".into());
-        s.github_private_key_pem = Some(fixture("app/test-app-key.pem"));
+        s.github_private_key_pem = Some(common::fixture_text("app/test-app-key.pem"));
         s.github_webhook_secret = Some(SECRET.into());
         s.request_timeout_secs = "30".into();
         let app = App::start(s).await;
@@ -117,7 +102,7 @@ fn main() {
 
         // Webhook ingest: signed ping deliveries, a fresh delivery id per request.
         let dir = tempfile::tempdir().unwrap();
-        let body = fixture("webhooks/ping.1.json");
+        let body = common::fixture_text("webhooks/ping.1.json");
         let body_path = dir.path().join("body.json");
         std::fs::write(&body_path, &body).unwrap();
         let script = dir.path().join("webhook.lua");
@@ -145,7 +130,7 @@ request = function()
 end
 "#,
                 body_path.display(),
-                sign(body.as_bytes())
+                common::sign_webhook(SECRET, body.as_bytes())
             ),
         )
         .unwrap();

@@ -78,14 +78,6 @@ fn tree_pss_kb(roots: &[u32]) -> u64 {
         .sum()
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 /// Builds a bare git repository with one `refs/pull/N/head` per PR whose diff against `main`
 /// adds the PR's added lines to the PR's paths (a synthetic history shaped like the set), and
 /// points each PR's head sha at its commit.
@@ -235,9 +227,9 @@ fn print(r: &Run) {
         r.calls_list,
         r.calls_files,
         r.not_modified,
-        percentile(l, 0.5),
-        percentile(l, 0.9),
-        percentile(l, 0.99),
+        common::percentile(l, 0.5),
+        common::percentile(l, 0.9),
+        common::percentile(l, 0.99),
     );
 }
 

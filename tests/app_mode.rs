@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use clawtriage::config::Settings;
 use common::fake_github::FakeRepo;
 use common::{App, FakeGithub, Services, settings};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 
 const SECRET: &str = "webhook-secret-for-tests";
@@ -42,12 +41,6 @@ fn app_settings(svc: &Services, gh: &FakeGithub, mode: &str) -> Settings {
     s
 }
 
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 async fn deliver_raw(
     app: &App,
     event: &str,
@@ -72,7 +65,7 @@ async fn deliver_raw(
 
 async fn deliver(app: &App, event: &str, delivery: &str, body: &Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).unwrap();
-    let sig = sign(&bytes);
+    let sig = common::sign_webhook(SECRET, &bytes);
     deliver_raw(app, event, delivery, bytes, Some(sig)).await
 }
 
@@ -277,7 +270,7 @@ async fn the_webhook_route_is_a_json_404_in_public_mode() {
     let gh = FakeGithub::start().await;
     let app = App::start(settings(&svc, &gh.url())).await;
     let body = serde_json::to_vec(&payload("ping.1.json")).unwrap();
-    let sig = sign(&body);
+    let sig = common::sign_webhook(SECRET, &body);
     let (s, b) = deliver_raw(&app, "ping", "d-public", body, Some(sig)).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
@@ -300,13 +293,11 @@ async fn signatures_are_checked_before_parsing_and_the_body_limit_is_the_routes_
         (401, Some("unauthorized")),
         "{b}"
     );
-    let wrong = sign(b"another body");
+    let wrong = common::sign_webhook(SECRET, b"another body");
     let (s, _) = deliver_raw(&app, "ping", "d1", ping.clone(), Some(wrong)).await;
     assert_eq!(s, 401);
     // A signature over the right body with another secret.
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"other secret").unwrap();
-    mac.update(&ping);
-    let other = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let other = common::sign_webhook("other secret", &ping);
     let (s, _) = deliver_raw(&app, "ping", "d1", ping.clone(), Some(other)).await;
     assert_eq!(s, 401);
     // Not even parsed when unsigned: garbage gets 401, not 400.
@@ -314,7 +305,7 @@ async fn signatures_are_checked_before_parsing_and_the_body_limit_is_the_routes_
     assert_eq!(s, 401);
     // Signed garbage is a 400.
     let junk = b"{not json".to_vec();
-    let sig = sign(&junk);
+    let sig = common::sign_webhook(SECRET, &junk);
     let (s, _) = deliver_raw(&app, "ping", "d-junk", junk, Some(sig)).await;
     assert_eq!(s, 400);
 
@@ -354,7 +345,7 @@ async fn signatures_are_checked_before_parsing_and_the_body_limit_is_the_routes_
     assert_eq!(r.status().as_u16(), 413);
     // Over GitHub's 25 MB: 413, whatever the signature.
     let huge = vec![b' '; 25 * 1024 * 1024 + 10];
-    let sig = sign(&huge);
+    let sig = common::sign_webhook(SECRET, &huge);
     let (s, b) = deliver_raw(&app, "ping", "d-huge", huge, Some(sig)).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),

@@ -216,3 +216,29 @@ pub fn bench_set(bench: &str) -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// `X-Hub-Signature-256` of a webhook body under `secret`.
+pub fn sign_webhook(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A committed fixture file (`tests/fixtures/{path}`) as text.
+pub fn fixture_text(path: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// The `p` quantile (0..=1) of sorted values, nearest rank; NaN when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
