@@ -132,6 +132,17 @@ async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> O
     }
 }
 
+/// How many rows of the index PR `number` has under `key` (0 or 1).
+async fn index_key_count(c: &tokio_postgres::Client, number: i64, key: &str) -> i64 {
+    c.query_one(
+        "SELECT count(*) FROM index_keys WHERE number = $1 AND key = $2",
+        &[&number, &key],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
 async fn wait_analysed(c: &tokio_postgres::Client, number: i64, head: &str) {
     wait_for(
         &format!("analysis of #{number} at {head}"),
@@ -684,6 +695,38 @@ async fn check_runs_are_updated_not_duplicated_and_a_closed_pr_leaves_the_sets()
         .unwrap()
         .get(0);
     assert_eq!(state, "closed");
+
+    // #30's body is edited to name an issue: the head is analysed again and the reference
+    // enters its signature (an edit of anything else changes nothing).
+    assert_eq!(index_key_count(&c, 30, "ref:4242").await, 0);
+    let mut edited = pr_event(
+        "edited",
+        30,
+        &h30,
+        "2026-04-01T12:30:00Z",
+        "Click with retry",
+    );
+    edited["pull_request"]["body"] = json!("Fixes #4242");
+    edited["changes"] = json!({"body": {"from": ""}});
+    let (s, b) = deliver(&app, "pull_request", "c-edit", &edited).await;
+    assert_eq!((s, &b["enqueued"]), (202, &json!(true)), "{b}");
+    wait_for(
+        "#30 re-analysed with its new reference",
+        Duration::from_secs(30),
+        async || (index_key_count(&c, 30, "ref:4242").await == 1).then_some(()),
+    )
+    .await;
+    let mut relabelled = pr_event(
+        "edited",
+        30,
+        &h30,
+        "2026-04-01T12:40:00Z",
+        "Click with retry",
+    );
+    relabelled["pull_request"]["body"] = json!("Fixes #4242");
+    relabelled["changes"] = json!({"base": {"ref": {"from": "main"}}});
+    let (s, b) = deliver(&app, "pull_request", "c-edit-2", &relabelled).await;
+    assert_eq!((s, &b["enqueued"]), (200, &json!(false)), "{b}");
 
     // Reopened under a new title: the same head is analysed again; no second check run is
     // created, and #30's check run, which lists #31 by title, is updated.

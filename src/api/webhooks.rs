@@ -106,6 +106,19 @@ struct PullRequestEvent {
     repository: RepoRef,
     #[serde(default)]
     installation: Option<Installation>,
+    /// What an `edited` action changed.
+    #[serde(default)]
+    changes: Option<EditChanges>,
+}
+
+/// The parts of an `edited` action's `changes` that matter: the title and body feed the PR's
+/// references (`Fixes #123`, mentions), so changing them re-analyses the head.
+#[derive(Debug, Default, Deserialize)]
+struct EditChanges {
+    #[serde(default)]
+    title: Option<serde_json::Value>,
+    #[serde(default)]
+    body: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,8 +295,15 @@ async fn pull_request(
         if pr.state_word() == "open" {
             let v = Versions::current(&state.triage);
             let prior = analysis::analysis_status(&tx, repo_id, pr.number, &pr.head.sha, v).await?;
-            // A reopened PR left the index when it closed: analyse its head again in full.
-            let again = ev.action == "reopened" && prior.is_some();
+            // A reopened PR left the index when it closed: analyse its head again in full. So
+            // does a finished head whose title or body was edited (its references changed).
+            let text_edited = ev.action == "edited"
+                && ev
+                    .changes
+                    .as_ref()
+                    .is_some_and(|c| c.title.is_some() || c.body.is_some());
+            let again = (ev.action == "reopened" && prior.is_some())
+                || (text_edited && matches!(prior.as_deref(), Some("done") | Some("failed")));
             if again {
                 app_store::reset_analysis(&tx, repo_id, pr.number, &pr.head.sha).await?;
             }
