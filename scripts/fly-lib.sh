@@ -16,6 +16,12 @@ FLY_BIN=""
 # inside $(...) (fly_capture).
 exec {FLY_STDOUT}>&1
 
+# Prints the calling script's header comment (from line 2 to `set -euo`) as
+# its --help text.
+fly_usage() {
+    sed -n '2,/^set -euo/p' "$1" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
 # The app name in the repository's fly.toml until the user picks their own.
 FLY_PLACEHOLDER_APP="clawtriage-change-me"
 

@@ -41,10 +41,6 @@ source "$SCRIPT_DIR/lib.sh"
 # shellcheck source=scripts/fly-lib.sh
 source "$SCRIPT_DIR/fly-lib.sh"
 
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-}
-
 every=""
 owner=""
 repo=""
@@ -72,7 +68,7 @@ while (($#)); do
             shift
             ;;
         -h | --help)
-            usage
+            fly_usage "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *) ct_die "unknown argument '$1' (see --help)" ;;
