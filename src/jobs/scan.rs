@@ -125,22 +125,19 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
         let mut c = state.pool.get().await.map_err(StoreError::from)?;
         let tx = c.transaction().await.map_err(StoreError::from)?;
         // Only PRs the listing shows changed are written (a re-scan of a quiet repository writes
-        // almost nothing); never let a slow listing put back an older head than a webhook stored.
-        let stored = repos::stored_versions(&tx, repo_id).await?;
-        let mut seen = Vec::new();
+        // nothing; `last_seen_at` is when a PR's row was last written); never let a slow listing
+        // put back an older head than a webhook stored.
+        let stored = repos::stored_versions(&tx, repo_id, &numbers).await?;
         for pr in &pulls {
             let same = stored
                 .get(&pr.number)
                 .is_some_and(|(head, state, updated)| {
                     *head == pr.head.sha && state == pr.state_word() && *updated == pr.updated_at
                 });
-            if same {
-                seen.push(pr.number);
-            } else {
+            if !same {
                 crate::store::app::upsert_pull_if_newer(&tx, repo_id, pr).await?;
             }
         }
-        repos::touch_seen(&tx, repo_id, &seen).await?;
         let heads: Vec<&str> = pulls.iter().map(|p| p.head.sha.as_str()).collect();
         scans::add_scan_prs(&tx, &job_id, repo_id, v, &numbers, &heads).await?;
         // With a cap, PRs beyond it were not listed: only a full listing can tell what closed.

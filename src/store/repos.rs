@@ -173,30 +173,23 @@ pub async fn http_cache_put(
     Ok(())
 }
 
-/// Head, state and last update of every stored PR of a repository, by number: lets a scan skip
+/// Head, state and last update of the stored PRs among `numbers`, by number: lets a scan skip
 /// re-writing PRs a listing shows unchanged.
 pub async fn stored_versions(
     c: &impl GenericClient,
     repo_id: i64,
+    numbers: &[i64],
 ) -> StoreResult<std::collections::HashMap<i64, (String, String, DateTime<Utc>)>> {
     let rows = c
         .query(
-            "SELECT number, head_sha, state, updated_at FROM pull_requests WHERE repo_id = $1",
-            &[&repo_id],
+            "SELECT p.number, p.head_sha, p.state, p.updated_at
+             FROM unnest($2::int8[]) AS l(number)
+             JOIN pull_requests p ON p.repo_id = $1 AND p.number = l.number",
+            &[&repo_id, &numbers],
         )
         .await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
         .collect())
-}
-
-/// Marks PRs as seen by a listing now (those whose rows a scan did not need to re-write).
-pub async fn touch_seen(c: &impl GenericClient, repo_id: i64, numbers: &[i64]) -> StoreResult<()> {
-    c.execute(
-        "UPDATE pull_requests SET last_seen_at = now() WHERE repo_id = $1 AND number = ANY($2)",
-        &[&repo_id, &numbers],
-    )
-    .await?;
-    Ok(())
 }
