@@ -25,13 +25,13 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::services::{RedisServer, free_port};
-use common::{App, FakeGithub, Services, settings};
+use common::{App, FakeGithub, KillOnDrop, Services, settings};
 use serde_json::{Value, json};
 
 const SNAPSHOT: &str = "faults";
@@ -612,38 +612,18 @@ async fn github_faults(dir: PathBuf) -> Row {
     }
 }
 
-/// The appliance as a child process, killed on drop if still running.
-struct ChildApp(Child);
-
-impl Drop for ChildApp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_app(svc: &Services, gh: &str, port: u16, data: &Path) -> ChildApp {
-    let child = Command::new(env!("CARGO_BIN_EXE_clawtriage"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
+fn spawn_app(svc: &Services, gh: &str, port: u16, data: &Path) -> KillOnDrop {
+    let child = common::appliance_command(svc, gh, port)
         .env("DATA_ROOT", data)
-        .env("DATABASE_URL", &svc.database_url)
-        .env("REDIS_URL", &svc.redis_url)
-        .env("QUEUE_PREFIX", &svc.queue_prefix)
         .env("WORKER_CONCURRENCY", "4")
         .env("GIT_MIRROR", "off")
-        .env("GITHUB_API_URL", gh)
-        .env("OPS_TRIGGER_TOKEN", "ops-token-for-tests")
         .env("PUBLIC_SCAN_ALLOWED_REPOS", "bench/playwright")
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn clawtriage");
-    ChildApp(child)
+    KillOnDrop(child)
 }
 
 async fn kill_mid_scan(dir: PathBuf) -> Row {

@@ -9,11 +9,11 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::services::{PgServer, free_port, wait_for_port};
-use common::{FakeGithub, Services};
+use common::{FakeGithub, KillOnDrop, Services};
 use serde_json::{Value, json};
 
 /// A tmpfs mounted for the test, unmounted on drop (after everything on it has stopped).
@@ -76,39 +76,19 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
-/// The appliance as a child process, killed if the test ends early (a failed assertion).
-struct Appliance(Child);
-
-impl Drop for Appliance {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(svc: &Services, gh: &str, port: u16, data_root: &Path, log: &Path) -> Appliance {
+fn spawn(svc: &Services, gh: &str, port: u16, data_root: &Path, log: &Path) -> KillOnDrop {
     let log = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_clawtriage"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
+    common::appliance_command(svc, gh, port)
         .env("DATA_ROOT", data_root)
         .env("DISK_MIN_FREE_MB", "16")
-        .env("DATABASE_URL", &svc.database_url)
-        .env("REDIS_URL", &svc.redis_url)
-        .env("QUEUE_PREFIX", &svc.queue_prefix)
-        .env("GITHUB_API_URL", gh)
         .env("GIT_MIRROR", "off")
-        .env("OPS_TRIGGER_TOKEN", "ops-token-for-tests")
         .env("DASHBOARD_TOKEN", "dash-token-for-tests")
         .env("PUBLIC_SCAN_ALLOWED_REPOS", "o/r")
         .env("RUST_LOG", "info")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
-        .map(Appliance)
+        .map(KillOnDrop)
         .expect("spawn clawtriage")
 }
 

@@ -177,17 +177,7 @@ async fn a_job_enqueued_twice_runs_once() {
 
 /// Starts the real binary as a child process.
 fn spawn_binary(svc: &Services, gh: &str, port: u16) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_clawtriage"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", &svc.database_url)
-        .env("REDIS_URL", &svc.redis_url)
-        .env("QUEUE_PREFIX", &svc.queue_prefix)
-        .env("GITHUB_API_URL", gh)
-        .env("OPS_TRIGGER_TOKEN", "ops-token-for-tests")
+    common::appliance_command(svc, gh, port)
         .env("PUBLIC_SCAN_ALLOWED_REPOS", "o/r")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

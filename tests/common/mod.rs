@@ -242,3 +242,31 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
+
+/// `clawtriage serve` as a child process on `port`, against these services and this GitHub, in a
+/// clean environment; callers add their own settings and output handling, then spawn it.
+pub fn appliance_command(svc: &Services, gh: &str, port: u16) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_clawtriage"));
+    cmd.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", &svc.database_url)
+        .env("REDIS_URL", &svc.redis_url)
+        .env("QUEUE_PREFIX", &svc.queue_prefix)
+        .env("GITHUB_API_URL", gh)
+        .env("OPS_TRIGGER_TOKEN", "ops-token-for-tests");
+    cmd
+}
+
+/// A child process killed (and reaped) on drop if still running, so a failed assertion leaves
+/// no appliance behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
