@@ -433,6 +433,8 @@ async fn installation(
     }
     let to_scan: &[RepoName] = if ev.action == "created" { &names } else { &[] };
     tx.commit().await.map_err(StoreError::from)?;
+    // Back to the pool before queueing scans checks out connections (see `pull_request`).
+    drop(c);
     state.cache.bump();
     if matches!(ev.action.as_str(), "deleted" | "suspend") {
         state.github.forget_installation_token(id);
@@ -487,6 +489,8 @@ async fn installation_repositories(
         app_store::detach_installation(&tx, id, Some(&removed)).await?
     };
     tx.commit().await.map_err(StoreError::from)?;
+    // Back to the pool before queueing scans checks out connections (see `pull_request`).
+    drop(c);
     state.cache.bump();
     let scans = scan_installed(state, delivery, &added).await?;
     tracing::info!(
