@@ -329,6 +329,13 @@ impl Queues {
         Ok((queued + scheduled) as usize)
     }
 
+    /// Queues one batch to run after `delay` (heads put off by GitHub's rate limit).
+    pub async fn push_batch_after(&self, job: &BatchJob, delay: Duration) -> Result<(), JobError> {
+        self.push_many(self.batch.get_config(), &[(job.job_id(), job)], Some(delay))
+            .await?;
+        Ok(())
+    }
+
     /// Queues a scan's batches in one round trip; batches queued before (same content) are
     /// no-ops. Returns how many were new.
     pub async fn push_batches(&self, jobs: &[BatchJob]) -> Result<usize, JobError> {

@@ -57,6 +57,13 @@ impl Versions {
     }
 }
 
+/// The stored id of an index key: a 64-bit hash of its string (an integer B-tree is smaller and
+/// faster than text). A collision would merge two keys' postings and document frequencies, which
+/// can only add a candidate or soften a rarity weight; scoring compares the signatures themselves.
+pub fn key_id(key: &str) -> i64 {
+    triage::index::key_hash_str(key) as i64
+}
+
 /// The binary form of a signature as stored (postcard: compact, and decoded straight into the
 /// Rust type).
 pub fn encode_signature(sig: &Signature) -> StoreResult<Vec<u8>> {
@@ -370,32 +377,31 @@ pub async fn save_index(
     .await?;
 
     // Index keys, sorted so that the document-frequency trigger locks keys in one order.
-    let mut keyed: Vec<(&str, i64, &str)> = Vec::new();
+    let mut keyed: Vec<(i64, i64)> = Vec::new();
     for r in &rows {
         let open = current.get(&r.number).is_some_and(|(_, s)| s == "open");
         let indexed = open && r.matchable;
         written.insert(r.number, indexed);
         if indexed {
-            keyed.extend(r.keys.iter().map(|k| (k.as_str(), r.number, r.head_sha)));
+            keyed.extend(r.keys.iter().map(|k| (key_id(k), r.number)));
         }
     }
     keyed.sort_unstable();
-    keyed.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    keyed.dedup();
     tx.execute(
         "DELETE FROM index_keys WHERE repo_id = $1 AND number = ANY($2)",
         &[&repo_id, &numbers],
     )
     .await?;
     if !keyed.is_empty() {
-        let k_key: Vec<&str> = keyed.iter().map(|k| k.0).collect();
+        let k_key: Vec<i64> = keyed.iter().map(|k| k.0).collect();
         let k_number: Vec<i64> = keyed.iter().map(|k| k.1).collect();
-        let k_head: Vec<&str> = keyed.iter().map(|k| k.2).collect();
         tx.execute(
-            "INSERT INTO index_keys (repo_id, key, number, head_sha, signature_version, config_version)
-             SELECT $1, k.key, k.number, k.head_sha, $5, $6
-             FROM unnest($2::text[], $3::int8[], $4::text[]) AS k(key, number, head_sha)
+            "INSERT INTO index_keys (repo_id, signature_version, config_version, key, number)
+             SELECT $1, $4, $5, k.key, k.number
+             FROM unnest($2::int8[], $3::int8[]) AS k(key, number)
              ON CONFLICT DO NOTHING",
-            &[&repo_id, &k_key, &k_number, &k_head, &v.signature, &v.config],
+            &[&repo_id, &k_key, &k_number, &v.signature, &v.config],
         )
         .await?;
     }
@@ -423,6 +429,8 @@ pub async fn postings(
     keys: &[&str],
     max_postings: i64,
 ) -> StoreResult<Vec<Posting>> {
+    let by_id: HashMap<i64, &str> = keys.iter().map(|k| (key_id(k), *k)).collect();
+    let ids: Vec<i64> = by_id.keys().copied().collect();
     // Document frequencies come from `key_counts` (kept by triggers); only the short posting
     // lists are read. Each key is one primary-key probe (LATERAL with LIMIT 1, which the planner
     // cannot flatten into a join, fixes that plan whatever the statistics say: with
@@ -436,7 +444,7 @@ pub async fn postings(
                        WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
                          AND k.key = c.key)
                     END
-             FROM unnest($4::text[]) AS q(key)
+             FROM unnest($4::int8[]) AS q(key)
              CROSS JOIN LATERAL (
                  SELECT k.key, k.n FROM key_counts k
                  WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
@@ -445,7 +453,7 @@ pub async fn postings(
                 &repo_id,
                 &v.signature,
                 &v.config,
-                &keys,
+                &ids,
                 &(max_postings as i32),
             ],
         )
@@ -453,7 +461,7 @@ pub async fn postings(
     Ok(rows
         .iter()
         .map(|r| Posting {
-            key: r.get(0),
+            key: by_id[&r.get::<_, i64>(0)].to_string(),
             count: r.get::<_, i32>(1).max(0) as u32,
             numbers: r
                 .get::<_, Option<Vec<i64>>>(2)
@@ -496,19 +504,26 @@ pub async fn key_counts(
     v: Versions,
     keys: &[&str],
 ) -> StoreResult<HashMap<String, u32>> {
+    let by_id: HashMap<i64, &str> = keys.iter().map(|k| (key_id(k), *k)).collect();
+    let ids: Vec<i64> = by_id.keys().copied().collect();
     let rows = c
         .query(
-            "SELECT c.key, c.n FROM unnest($4::text[]) AS q(key)
+            "SELECT c.key, c.n FROM unnest($4::int8[]) AS q(key)
              CROSS JOIN LATERAL (
                  SELECT k.key, k.n FROM key_counts k
                  WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
                    AND k.key = q.key AND k.n > 0 LIMIT 1) c",
-            &[&repo_id, &v.signature, &v.config, &keys],
+            &[&repo_id, &v.signature, &v.config, &ids],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u32))
+        .map(|r| {
+            (
+                by_id[&r.get::<_, i64>(0)].to_string(),
+                r.get::<_, i32>(1) as u32,
+            )
+        })
         .collect())
 }
 
@@ -537,6 +552,9 @@ pub enum Outcome {
     Unchanged,
     /// The analysis failed for good (the error says why).
     Failed,
+    /// Put off (GitHub's rate limit): recorded as failed with the reason, not settled in its
+    /// scans, which wait for the job that tries it again.
+    Deferred,
 }
 
 impl Outcome {
@@ -545,7 +563,7 @@ impl Outcome {
         match self {
             Outcome::Analyzed => "analyzed",
             Outcome::Unchanged => "unchanged",
-            Outcome::Failed => "failed",
+            Outcome::Failed | Outcome::Deferred => "failed",
         }
     }
 }
@@ -778,6 +796,7 @@ pub async fn save_results(
     let settle: Vec<super::scans::Settled<'_>> = finished
         .iter()
         .zip(&outcomes)
+        .filter(|(_, o)| **o != Outcome::Deferred)
         .map(|(f, o)| super::scans::Settled {
             number: f.number,
             head_sha: f.head_sha,
