@@ -397,10 +397,11 @@ pub async fn save_index(
         let k_key: Vec<i64> = keyed.iter().map(|k| k.0).collect();
         let k_number: Vec<i64> = keyed.iter().map(|k| k.1).collect();
         tx.execute(
+            // No conflict is possible (the PRs' rows went above, under their row locks, and the
+            // pairs are distinct): a plain insert skips the speculative-insertion work.
             "INSERT INTO index_keys (repo_id, signature_version, config_version, key, number)
              SELECT $1, $4, $5, k.key, k.number
-             FROM unnest($2::int8[], $3::int8[]) AS k(key, number)
-             ON CONFLICT DO NOTHING",
+             FROM unnest($2::int8[], $3::int8[]) AS k(key, number)",
             &[&repo_id, &k_key, &k_number, &v.signature, &v.config],
         )
         .await?;
@@ -489,13 +490,21 @@ pub async fn load_signatures(
     v: Versions,
     numbers: &[i64],
 ) -> StoreResult<Vec<(i64, String, Vec<u8>)>> {
+    // One primary-key probe per number (LATERAL ... LIMIT 1): during a repository's first scan
+    // the statistics lag far behind the tables, and the planner's join for `number = ANY(...)`
+    // then read a hundred pages per signature.
     let rows = c
         .query(
-            "SELECT s.number, s.head_sha, s.signature FROM pr_signatures s
-             JOIN pull_requests p ON p.repo_id = s.repo_id AND p.number = s.number AND p.head_sha = s.head_sha
-             WHERE s.repo_id = $1 AND s.signature_version = $2 AND s.config_version = $3
-               AND s.number = ANY($4) AND p.state = 'open' AND NOT s.is_bot
-             ORDER BY s.number",
+            "SELECT q.number, s.head_sha, s.signature FROM unnest($4::int8[]) AS q(number)
+             CROSS JOIN LATERAL (
+                 SELECT p.head_sha FROM pull_requests p
+                 WHERE p.repo_id = $1 AND p.number = q.number AND p.state = 'open' LIMIT 1) p
+             CROSS JOIN LATERAL (
+                 SELECT s.head_sha, s.signature FROM pr_signatures s
+                 WHERE s.repo_id = $1 AND s.number = q.number AND s.head_sha = p.head_sha
+                   AND s.signature_version = $2 AND s.config_version = $3 AND NOT s.is_bot
+                 LIMIT 1) s
+             ORDER BY q.number",
             &[&repo_id, &v.signature, &v.config, &numbers],
         )
         .await?;
