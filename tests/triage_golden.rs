@@ -28,6 +28,7 @@ fn file(path: &str, status: FileStatus, patch: Option<String>) -> FileChange {
         additions: add,
         deletions: del,
         patch,
+        sha: None,
     }
 }
 
@@ -589,6 +590,7 @@ fn hostile_inputs_are_handled_without_panic() {
         additions: 0,
         deletions: 0,
         patch: None,
+        sha: None,
     };
     // A patch GitHub truncated: counts but no text.
     let truncated = FileChange {
@@ -598,6 +600,7 @@ fn hostile_inputs_are_handled_without_panic() {
         additions: 12_000,
         deletions: 9_000,
         patch: None,
+        sha: None,
     };
     // A 50,000-line generated file.
     let big: Vec<String> = (0..50_000)

@@ -99,6 +99,8 @@ pub fn file_changes(files: Vec<crate::github::FileEntry>) -> Vec<FileChange> {
             additions: f.additions,
             deletions: f.deletions,
             patch: f.patch,
+            // GitHub's blob id of the file (binary-file evidence); not read from the API yet.
+            sha: None,
         })
         .collect()
 }
@@ -220,7 +222,8 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
     })
     .await
     .map_err(|e| AnalyseError::Engine(e.to_string()))?;
-    let matchable = !result.is_bot && pr.state == "open";
+    // Bot PRs pair like any other unless `[bots] scope = "all"` (their keys are then empty).
+    let matchable = !(result.is_bot && state.triage.excludes_bots_entirely()) && pr.state == "open";
     let keys = if matchable { keys } else { Vec::new() };
     analysis::save_signature(
         pool,

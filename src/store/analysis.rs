@@ -347,7 +347,7 @@ pub async fn load_signatures(
             "SELECT s.number, s.head_sha, s.signature FROM pr_signatures s
              JOIN pull_requests p ON p.repo_id = s.repo_id AND p.number = s.number AND p.head_sha = s.head_sha
              WHERE s.repo_id = $1 AND s.signature_version = $2 AND s.config_version = $3
-               AND s.number = ANY($4) AND p.state = 'open' AND NOT s.is_bot
+               AND s.number = ANY($4) AND p.state = 'open'
              ORDER BY s.number",
             &[&repo_id, &v.signature, &v.config, &numbers],
         )
