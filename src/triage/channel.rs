@@ -204,9 +204,14 @@ pub fn lang_of(path: &str) -> Lang {
 
 const JS_TEST_CALLS: &[&str] = &[
     "describe(",
-    "describe.",
+    "describe.only(",
+    "describe.skip(",
+    "describe.each",
     "it(",
-    "it.",
+    "it.only(",
+    "it.skip(",
+    "it.each",
+    "it.todo(",
     "test(",
     "test.describe",
     "test.skip(",
@@ -218,6 +223,8 @@ const JS_TEST_CALLS: &[&str] = &[
     "Deno.test(",
     "Deno.test.",
 ];
+/// JS test frameworks, matched as the whole module name (a version after `@` allowed):
+/// `@playwright/test/lib/x` is the framework's own code, not a test.
 const JS_TEST_MODULES: &[&str] = &[
     "vitest",
     "@jest/globals",
@@ -226,14 +233,18 @@ const JS_TEST_MODULES: &[&str] = &[
     "chai",
     "node:test",
     "bun:test",
+    "ava",
+    "uvu",
+];
+/// JS test helpers matched anywhere in the module name (Deno's standard assertions and testing
+/// modules in their jsr, npm and URL forms, Testing Library).
+const JS_TEST_MODULE_PARTS: &[&str] = &[
     "@testing-library/",
     "@std/assert",
     "@std/testing",
-    "/std/assert",
+    "/std/assert/",
     "/std/testing/",
-    "testing/asserts.ts",
-    "ava",
-    "uvu",
+    "/testing/asserts.ts",
 ];
 const RUST_TEST_ATTRS: &[&str] = &[
     "#[test]",
@@ -247,8 +258,12 @@ const RUST_TEST_ATTRS: &[&str] = &[
     "proptest!",
 ];
 
-/// The module named by a JS import or require line, without its quotes.
+/// The module named by a JS import or require line, without its quotes (type-only imports
+/// excluded: a reporter importing the framework's types is not a test).
 fn js_module(l: &str) -> Option<&str> {
+    if l.starts_with("import type ") || l.starts_with("export type ") {
+        return None;
+    }
     if !(l.starts_with("import ") || l.contains("require(") || l.starts_with("export ")) {
         return None;
     }
@@ -257,21 +272,19 @@ fn js_module(l: &str) -> Option<&str> {
     Some(&l[open + 1..q])
 }
 
-/// True when `m` names a known JS test module (exactly, or a path/version inside it).
+/// True when `m` names a known JS test module (see `JS_TEST_MODULES`).
 fn is_js_test_module(m: &str) -> bool {
-    let m = m
+    let bare = m
         .strip_prefix("jsr:")
         .or_else(|| m.strip_prefix("npm:"))
         .unwrap_or(m);
-    JS_TEST_MODULES.iter().any(|t| {
-        if t.starts_with('/') || t.ends_with('/') || t.ends_with(".ts") {
-            m.contains(t)
-        } else {
-            m == *t
-                || m.strip_prefix(t)
-                    .is_some_and(|r| r.starts_with('/') || r.starts_with('@'))
-        }
-    })
+    let unversioned = match bare.rfind('@') {
+        Some(i) if i > 0 => &bare[..i],
+        _ => bare,
+    };
+    JS_TEST_MODULES.contains(&unversioned)
+        || JS_TEST_MODULE_PARTS.iter().any(|t| m.contains(t))
+        || (m.contains("deno.land/std") && (m.contains("/assert") || m.contains("/testing/")))
 }
 
 /// True when the changed lines of `hunks` define tests with the test API of `path`'s language
@@ -282,7 +295,7 @@ fn defines_tests(path: &str, hunks: &[Hunk<'_>]) -> bool {
         hunks
             .iter()
             .flat_map(|h| h.lines.iter())
-            .filter(|(k, _)| *k != LineKind::Removed)
+            .filter(|(k, _)| *k == LineKind::Added)
             .map(|(_, l)| l.trim())
     };
     match lang {

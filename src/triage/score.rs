@@ -746,6 +746,18 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
         Some(sym) => sc.area_path_share * path_sim + (1.0 - sc.area_path_share) * sym,
         None => path_sim,
     };
+    // The area guards against look-alike text in other files (the same patch applied to two
+    // copies of a tree is not one feature), and discounts hot files as places. When most of the
+    // change is the same rare lines and the two share a file, those lines show the place even if
+    // the file is a hot one (a manifest most PRs touch): the area is at least the block
+    // similarity.
+    let blocks_sim = pm.blocks.sim.unwrap_or(0.0);
+    if blocks_sim >= cat.same_change_blocks
+        && pm.blocks.shared_mass >= cat.feature_min_shared_lines
+        && !pm.paths.shared.is_empty()
+    {
+        s.area = s.area.max(blocks_sim);
+    }
 
     // --- tests, docs, references -------------------------------------------------------------
     s.test_blocks = tests.blocks.sim;
