@@ -351,8 +351,8 @@ impl ChannelAcc {
     fn add_block(&mut self, exact: Block, shape: Option<Block>, max_blocks: usize) {
         if self.blocks.len() < max_blocks {
             self.blocks.insert(exact);
-            if let Some(sh) = shape {
-                self.shapes.insert(sh);
+            if let Some(shape) = shape {
+                self.shapes.insert(shape);
             }
         } else {
             self.block_limit_hit = true;
@@ -439,7 +439,7 @@ fn is_literal(t: &str) -> bool {
     }
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     if digits == 0 {
-        return MONTHS.iter().any(|m| m.eq_ignore_ascii_case(t));
+        return (3..=9).contains(&b.len()) && MONTHS.iter().any(|m| m.eq_ignore_ascii_case(t));
     }
     digits * 2 >= b.len() || (b.len() >= 7 && b.iter().all(u8::is_ascii_hexdigit))
 }
@@ -470,6 +470,64 @@ const MONTHS: &[&str] = &[
     "november",
     "december",
 ];
+
+/// True for identifiers other than common keywords (masked in structure hashes).
+fn is_identifier(t: &str) -> bool {
+    t.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && !is_keyword(t)
+}
+
+fn is_keyword(t: &str) -> bool {
+    matches!(
+        t,
+        "as" | "async"
+            | "await"
+            | "break"
+            | "case"
+            | "catch"
+            | "class"
+            | "const"
+            | "continue"
+            | "def"
+            | "else"
+            | "enum"
+            | "export"
+            | "fn"
+            | "for"
+            | "from"
+            | "func"
+            | "function"
+            | "if"
+            | "impl"
+            | "import"
+            | "in"
+            | "let"
+            | "match"
+            | "mut"
+            | "new"
+            | "pub"
+            | "return"
+            | "self"
+            | "static"
+            | "struct"
+            | "switch"
+            | "this"
+            | "throw"
+            | "try"
+            | "type"
+            | "use"
+            | "var"
+            | "while"
+            | "yield"
+            | "true"
+            | "false"
+            | "null"
+            | "None"
+            | "nil"
+    )
+}
 
 /// True when a token names something (an identifier or a literal), unlike punctuation.
 fn is_word(t: &str) -> bool {
@@ -519,10 +577,10 @@ impl Ctx<'_> {
 
     /// Feeds one hunk's changed lines: shingles into the sketches (added and removed apart) and
     /// exact signatures of change blocks. A block is a run of consecutive changed lines, cut
-    /// further at content-defined points (after a line whose literal-masked hash is divisible by
-    /// `shingles.chunk_divisor`, or after `shingles.chunk_max_lines` lines), so one edited line
-    /// inside a long run only changes the block around it, and two edits that differ only in
-    /// values are cut alike. A run too small for a block of its own is kept anchored to its place
+    /// further at content-defined points (after a line whose structure hash, identifiers and
+    /// literals masked, is divisible by `shingles.chunk_divisor`, or after
+    /// `shingles.chunk_max_lines` lines), so one edited line inside a long run only changes the
+    /// block around it, and two edits that differ only in values or names are cut alike. A run too small for a block of its own is kept anchored to its place
     /// (the file and the lines around it) when it names something.
     fn feed_hunk(&mut self, path_hash: u64, hunk: &Hunk<'_>, acc: &mut ChannelAcc) {
         let cfg = self.cfg;
@@ -553,11 +611,24 @@ impl Ctx<'_> {
             let toks = &mut self.toks;
             let mut shape = Fnv::default();
             shape.u64(sign);
+            // Cut points come from the line's structure (identifiers and literals masked), so a
+            // rename or another value does not move the block boundaries.
+            let mut structure = Fnv::default();
+            structure.u64(sign);
             let mut words = false;
             for_each_token(line, |t| {
                 let h = hash_str(t);
                 toks.push(h);
-                shape.u64(if is_literal(t) { LITERAL } else { h });
+                let literal = is_literal(t);
+                let ident = !literal && is_identifier(t);
+                shape.u64(if literal { LITERAL } else { h });
+                structure.u64(if literal {
+                    LITERAL
+                } else if ident {
+                    IDENT
+                } else {
+                    h
+                });
                 words |= is_word(t);
             });
             normalise_line(line, &mut self.line_buf);
@@ -589,7 +660,8 @@ impl Ctx<'_> {
                 run.removed.extend_from_slice(&self.toks);
             }
             let divisor = cfg.shingles.chunk_divisor.max(1);
-            if sh % divisor == 0 || block.lines as usize >= cfg.shingles.chunk_max_lines.max(1) {
+            let cut = structure.finish64();
+            if cut % divisor == 0 || block.lines as usize >= cfg.shingles.chunk_max_lines.max(1) {
                 tiny.blocked |= block.flush(acc, cfg);
             }
         }
@@ -601,6 +673,8 @@ impl Ctx<'_> {
 
 /// Stand-in for a literal token in shape hashes.
 const LITERAL: u64 = 0x4c49_5445_5241_4c21;
+/// Stand-in for an identifier in structure hashes.
+const IDENT: u64 = 0x4944_454e_5449_4649;
 
 /// A run of changed lines between context lines, kept when it is too small for a block.
 struct TinyRun {
