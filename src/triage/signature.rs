@@ -587,7 +587,17 @@ impl Ctx<'_> {
         let mut run = Run::default();
         let mut block = BlockState::default();
         let mut tiny = TinyRun::default();
+        // A cut chosen after a removed line waits for the next line: it happens before another
+        // removed line, never between a removed line and the added line replacing it (so an
+        // edit of a value stays one block and is compared as a whole).
+        let mut pending_cut = false;
         for (kind, line) in &hunk.lines {
+            if pending_cut {
+                pending_cut = false;
+                if *kind == LineKind::Removed {
+                    tiny.blocked |= block.flush(acc, cfg);
+                }
+            }
             let sign = match kind {
                 LineKind::Context => {
                     let ctx_hash = hash_str(line.trim());
@@ -661,8 +671,14 @@ impl Ctx<'_> {
             }
             let divisor = cfg.shingles.chunk_divisor.max(1);
             let cut = structure.finish64();
-            if cut % divisor == 0 || block.lines as usize >= cfg.shingles.chunk_max_lines.max(1) {
+            if block.lines as usize >= cfg.shingles.chunk_max_lines.max(1) {
                 tiny.blocked |= block.flush(acc, cfg);
+            } else if cut % divisor == 0 {
+                if sign == SIGN_REM {
+                    pending_cut = true;
+                } else {
+                    tiny.blocked |= block.flush(acc, cfg);
+                }
             }
         }
         tiny.blocked |= block.flush(acc, cfg);
