@@ -852,8 +852,10 @@ mod tests {
         worse.recall.at5 = 0;
         worse.hard_negatives.insert("same_files".into(), (1, 1, 0));
         worse.sets.imprecise = 1;
+        worse.recall_by_kind.get_mut("backport").unwrap().at5 = 0;
         let failed = pass.check(&worse);
         assert_eq!(failed.len(), 4, "{failed:?}");
+        assert!(failed[1].contains("kind backport"), "{failed:?}");
         assert!(failed[0].starts_with("recall@5 0.000 < 1"), "{failed:?}");
         assert!(Gate::default().check(&worse).is_empty());
         let text = report.to_string();

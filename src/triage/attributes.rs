@@ -351,7 +351,7 @@ cli/tools/vendor/** linguist-vendored=false
         assert_eq!(v("cli/tools/vendor/mod.rs"), Some(false));
         assert_eq!(a.lookup("src/main.rs"), PathAttributes::default());
         assert!(a.warnings().iter().any(|w| w.contains("negative")));
-        assert_eq!(a.len(), 10);
+        assert_eq!(a.len(), 9);
     }
 
     #[test]
