@@ -542,7 +542,6 @@ struct Ctx<'c> {
     line_buf: String,
     /// Whole-diff hash over every channel (meta included).
     whole: Sha256,
-    whole_used: bool,
 }
 
 impl Ctx<'_> {
@@ -554,11 +553,10 @@ impl Ctx<'_> {
             self.whole.update(op.as_bytes());
             self.whole.update([0u8]);
         }
-        self.whole_used = true;
     }
 
-    /// Feeds a meta file's changed lines into the whole-diff hash only.
-    fn feed_meta_hunk(&mut self, hunk: &Hunk<'_>) {
+    /// Feeds a file's changed lines into the whole-diff hash.
+    fn feed_whole_hunk(&mut self, hunk: &Hunk<'_>) {
         for (kind, line) in &hunk.lines {
             let sign = match kind {
                 LineKind::Context => continue,
@@ -642,11 +640,9 @@ impl Ctx<'_> {
                 words |= is_word(t);
             });
             normalise_line(line, &mut self.line_buf);
-            for hasher in [&mut acc.canon, &mut self.whole] {
-                hasher.update([sign as u8]);
-                hasher.update(self.line_buf.as_bytes());
-                hasher.update(b"\n");
-            }
+            acc.canon.update([sign as u8]);
+            acc.canon.update(self.line_buf.as_bytes());
+            acc.canon.update(b"\n");
             tiny.lines += 1;
             if self.toks.is_empty() {
                 continue; // blank lines carry nothing
@@ -861,10 +857,11 @@ pub fn analyse_with(pr: &PrInput, cfg: &TriageConfig, attrs: &Attributes) -> Ana
         toks: Vec::new(),
         line_buf: String::new(),
         whole: Sha256::new(),
-        whole_used: false,
     };
     let mut patch_budget = lim.max_total_patch_bytes;
     let mut line_budget = lim.max_changed_lines;
+    // Files of the whole-diff hash: (index, path operation, parsed patch within the limits).
+    let mut whole_files: Vec<(usize, Option<String>, bool)> = Vec::new();
 
     // Files in path order, so the canonical hash does not depend on GitHub's listing order.
     let mut order: Vec<usize> = (0..pr.files.len()).collect();
@@ -946,7 +943,7 @@ pub fn analyse_with(pr: &PrInput, cfg: &TriageConfig, attrs: &Attributes) -> Ana
         let op = path_op(f);
         let path_hash = hash_str(&f.path);
         if op.is_some() || !parsed.hunks.is_empty() {
-            ctx.whole_file(&f.path, op.as_deref());
+            whole_files.push((fi, op.clone(), !parsed.hunks.is_empty()));
         }
         if let Some(op) = &op {
             match channel {
@@ -959,9 +956,6 @@ pub fn analyse_with(pr: &PrInput, cfg: &TriageConfig, attrs: &Attributes) -> Ana
         match channel {
             Channel::Meta => {
                 meta_paths.insert(f.path.clone());
-                for h in &parsed.hunks {
-                    ctx.feed_meta_hunk(h);
-                }
             }
             Channel::Production => {
                 prod_acc.start_file(
@@ -1076,7 +1070,18 @@ pub fn analyse_with(pr: &PrInput, cfg: &TriageConfig, attrs: &Attributes) -> Ana
     let max = lim.max_names;
     let prod_change = prod_acc.finish(max);
     // Whole-diff identity only matters (and is only kept) for PRs without production changes.
-    let whole_hash = if ctx.whole_used && !prod_change.has_content() {
+    // Whole-diff identity only matters (and is only kept) for PRs without production changes,
+    // so their files are hashed in a second pass (cheap: such PRs hold no program code).
+    let whole_hash = if !whole_files.is_empty() && !prod_change.has_content() {
+        for (fi, op, with_patch) in &whole_files {
+            let f = &pr.files[*fi];
+            ctx.whole_file(&f.path, op.as_deref());
+            if *with_patch && let Some(p) = &f.patch {
+                for h in &parse_patch(p, lim.max_hunks_per_file).hunks {
+                    ctx.feed_whole_hunk(h);
+                }
+            }
+        }
         hex::encode(ctx.whole.finalize())
     } else {
         String::new()
