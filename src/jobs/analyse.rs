@@ -297,6 +297,8 @@ pub fn file_changes(files: Vec<crate::github::FileEntry>) -> Vec<FileChange> {
             additions: f.additions,
             deletions: f.deletions,
             patch: f.patch,
+            // GitHub's blob id of the file (binary-file evidence); not read from the API yet.
+            sha: None,
         })
         .collect()
 }
@@ -537,7 +539,8 @@ pub async fn analyse_heads(
             analysis: &a.analysis,
             encoded: a.encoded.clone().unwrap_or_default(),
             keys: &a.keys,
-            matchable: !a.analysis.is_bot,
+            // Bot PRs pair like any other unless `[bots] scope = "all"`.
+            matchable: !(a.analysis.is_bot && state.triage.excludes_bots_entirely()),
         })
         .collect();
     let written = if index_rows.is_empty() {
