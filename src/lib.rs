@@ -12,6 +12,7 @@ pub mod eval;
 pub mod git;
 pub mod github;
 pub mod jobs;
+pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub cache: Arc<crate::cache::ResultsCache>,
     /// Free space on the data disk.
     pub disk: Arc<crate::disk::DiskWatch>,
+    /// Metrics kept per appliance (the recorder itself is per process).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Per-client rate limit of the ops trigger.
     pub trigger_limiter: Arc<crate::api::ops::TriggerLimiter>,
 }

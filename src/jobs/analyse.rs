@@ -47,6 +47,7 @@ pub async fn handle(
     state: Data<AppState>,
     attempt: Attempt,
 ) -> Result<(), BoxDynError> {
+    let started = std::time::Instant::now();
     let v = Versions::current(&state.triage);
     match run(&state, &job, v).await {
         // App and hybrid modes: the verdict goes to the PR's Checks tab (its own job).
@@ -57,6 +58,7 @@ pub async fn handle(
             let permanent = e.is_permanent();
             let last = permanent || attempt.current() >= super::MAX_ATTEMPTS;
             tracing::warn!(job = %job.job_id(), attempt = attempt.current(), permanent, error = %e, "analysis failed");
+            crate::metrics::analysis_finished(if last { "failed" } else { "retry" }, started);
             if last {
                 let msg = e.to_string();
                 let _ = analysis::finish_analysis(
@@ -104,11 +106,15 @@ pub fn file_changes(files: Vec<crate::github::FileEntry>) -> Vec<FileChange> {
 }
 
 async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), AnalyseError> {
+    let started = std::time::Instant::now();
     let pool = &state.pool;
     state.disk.ensure_room().map_err(AnalyseError::DiskLow)?;
     let pr = match analysis::load_pr(pool, job.repo_id, job.number).await {
         Ok(pr) => pr,
-        Err(StoreError::NotFound) => return Ok(()),
+        Err(StoreError::NotFound) => {
+            crate::metrics::analysis_finished("unchanged", started);
+            return Ok(());
+        }
         Err(e) => return Err(e.into()),
     };
     if pr.head_sha != job.head_sha {
@@ -123,6 +129,7 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
             0,
         )
         .await?;
+        crate::metrics::analysis_finished("unchanged", started);
         return Ok(());
     }
     {
@@ -143,6 +150,7 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
                 0,
             )
             .await?;
+            crate::metrics::analysis_finished("unchanged", started);
             return Ok(());
         }
     }
@@ -196,6 +204,7 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
                     stats.calls.load(std::sync::atomic::Ordering::Relaxed) as i32,
                 )
                 .await?;
+                crate::metrics::analysis_finished("failed", started);
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
@@ -313,5 +322,6 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
         stats.calls.load(std::sync::atomic::Ordering::Relaxed) as i32,
     )
     .await?;
+    crate::metrics::analysis_finished("analyzed", started);
     Ok(())
 }

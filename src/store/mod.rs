@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod app;
 pub mod housekeeping;
+pub mod metrics;
 pub mod repos;
 pub mod results;
 pub mod scans;
