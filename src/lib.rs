@@ -4,6 +4,7 @@
 //! `api` (serve). `jobs` moves work between them through Redis.
 
 pub mod api;
+pub mod backup;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -2,6 +2,7 @@
 //! (`{"error":{"code","message"}}`), bearer-token checks in constant time, request ids,
 //! tracing, body limits and timeouts. Handlers extract, call the store or the queue, respond.
 
+pub mod backup;
 pub mod dashboard;
 pub mod health;
 pub mod ops;
@@ -288,6 +289,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(results::get_candidates))
         .routes(routes!(results::duplicate_sets))
         .routes(routes!(results::post_feedback, results::list_feedback))
+        .routes(routes!(backup::export_feedback))
+        .routes(routes!(backup::import_feedback))
         .split_for_parts()
 }
 

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod app;
+pub mod backup;
 pub mod housekeeping;
 pub mod metrics;
 pub mod repos;
