@@ -639,8 +639,14 @@ fn schedule_replaces_the_machine_and_keeps_the_token_off_argv() {
     if required_tool("curl", "apt-get install curl").is_none() {
         return;
     }
-    // The periods are the in-process schedule's (SCAN_SCHEDULE), so a Fly
-    // run and an in-process tick of one period name the same snapshot.
+    check_machine_script(script, &envs, &["sh", "-c"], &path_without_fly());
+}
+
+/// Runs the scheduled Machine's script with `shell` (e.g. `sh -c`) and PATH `path` for each of
+/// Fly's four intervals, and checks the one authorised POST it sends: its snapshot is the UTC
+/// period of the schedule, as the in-process schedule (SCAN_SCHEDULE) names it, so a Fly run
+/// and an in-process tick of one period name the same snapshot.
+fn check_machine_script(script: &str, envs: &HashMap<&str, &str>, shell: &[&str], path: &str) {
     use clawtriage::jobs::cron::Granularity;
     for (every, granularity) in [
         ("hourly", Granularity::Hour),
@@ -650,11 +656,11 @@ fn schedule_replaces_the_machine_and_keeps_the_token_off_argv() {
     ] {
         let (url, request) = one_request_server();
         let before = granularity.period(chrono::Utc::now());
-        let out = Command::new("sh")
-            .arg("-c")
+        let out = Command::new(shell[0])
+            .args(&shell[1..])
             .arg(script)
             .env_clear()
-            .env("PATH", path_without_fly())
+            .env("PATH", path)
             .envs(envs.iter().map(|(k, v)| (*k, *v)))
             .env("TRIGGER_URL", &url)
             .env("SCAN_EVERY", every)
@@ -679,6 +685,10 @@ fn schedule_replaces_the_machine_and_keeps_the_token_off_argv() {
             head_lower.contains("content-type: application/json"),
             "{head}"
         );
+        assert!(
+            head_lower.contains("x-trigger-actor: fly-schedule"),
+            "{head}"
+        );
         let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
         assert_eq!(json["owner"], "acme");
         assert_eq!(json["repo"], "widgets");
@@ -689,6 +699,63 @@ fn schedule_replaces_the_machine_and_keeps_the_token_off_argv() {
         );
         clawtriage::api::ops::validate_snapshot(snapshot).expect("a valid snapshot id");
     }
+}
+
+/// The scheduled Machine runs the curl image, whose `sh` and `date` are busybox's: the script
+/// must work there too, not only under Debian's dash and GNU date.
+#[test]
+fn the_scheduled_machine_script_works_under_busybox_sh_and_date() {
+    let fake = Fake::new();
+    let run = fake.run(
+        "schedule-fly.sh",
+        &[
+            "--every", "daily", "--owner", "acme", "--repo", "widgets", "--app", "my-app",
+        ],
+        &[],
+        "",
+    );
+    assert!(run.ok, "{}", run.output());
+    let calls = fake.calls();
+    let run_call = &calls[3];
+    let envs: HashMap<&str, &str> = run_call
+        .windows(2)
+        .filter(|w| w[0] == "--env")
+        .map(|w| w[1].split_once('=').unwrap())
+        .collect();
+    let script = run_call.last().unwrap();
+    let Some(busybox) = required_tool("busybox", "apt-get install busybox") else {
+        return;
+    };
+    let Some(curl) = required_tool("curl", "apt-get install curl") else {
+        return;
+    };
+    // A PATH like the image's: every command is a busybox applet, except curl.
+    let dir = tempfile::tempdir().unwrap();
+    let list = Command::new(&busybox).arg("--list").output().unwrap();
+    let applets = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        applets.lines().any(|a| a == "date") && applets.lines().any(|a| a == "sh"),
+        "busybox has sh and date"
+    );
+    for applet in applets.lines().filter(|a| !a.is_empty() && *a != "curl") {
+        std::os::unix::fs::symlink(&busybox, dir.path().join(applet)).unwrap();
+    }
+    std::os::unix::fs::symlink(&curl, dir.path().join("curl")).unwrap();
+    let date = Command::new(dir.path().join("date"))
+        .args(["-u", "+%G-W%V"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&date.stderr).is_empty() && date.status.success(),
+        "busybox date runs"
+    );
+    let sh = dir.path().join("sh");
+    check_machine_script(
+        script,
+        &envs,
+        &[sh.to_str().unwrap(), "-c"],
+        dir.path().to_str().unwrap(),
+    );
 }
 
 #[test]
