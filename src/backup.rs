@@ -172,7 +172,8 @@ mod tests {
 
     #[test]
     fn bad_records_say_what_is_wrong() {
-        let cases: Vec<(Box<dyn Fn(&mut VerdictRecord)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut VerdictRecord)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|r| r.schema_version = 2), "schemaVersion"),
             (Box::new(|r| r.verdict_key = "x".into()), "verdictKey"),
             (Box::new(|r| r.repo = "no-slash".into()), "repo"),

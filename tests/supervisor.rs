@@ -628,10 +628,12 @@ fn copied_to(st: &RuntimeStage, source: &str) -> Option<String> {
     })
 }
 
-/// Installed Debian packages: name → (priority, dependencies and pre-dependencies with their
-/// alternatives, what it provides).
-fn installed_packages() -> std::collections::HashMap<String, (String, Vec<Vec<String>>, Vec<String>)>
-{
+/// An installed Debian package: its priority, its dependencies and pre-dependencies (each a
+/// list of alternatives), and the virtual packages it provides.
+type Package = (String, Vec<Vec<String>>, Vec<String>);
+
+/// Installed Debian packages by name.
+fn installed_packages() -> std::collections::HashMap<String, Package> {
     let out = Command::new("dpkg-query")
         .args([
             "-W",
