@@ -31,6 +31,19 @@ async fn cli(app_base: &str, token: Option<&str>, extra: &[(&str, &str)], args: 
         .expect("run the CLI")
 }
 
+/// `clawtriage trigger --owner OWNER --repo REPO ARGS...` with the ops token in the environment.
+async fn trigger(app_base: &str, owner: &str, repo: &str, args: &[&str]) -> Output {
+    let mut all = vec!["trigger", "--owner", owner, "--repo", repo];
+    all.extend_from_slice(args);
+    cli(
+        app_base,
+        None,
+        &[("OPS_TRIGGER_TOKEN", "ops-token-for-tests")],
+        &all,
+    )
+    .await
+}
+
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -77,26 +90,10 @@ async fn trigger_wait_and_the_read_commands_against_a_real_appliance() {
     s.dashboard_token = Some(DASH.into());
     let app = App::start(s).await;
     let base = app.base.clone();
-    let ops = [("OPS_TRIGGER_TOKEN", "ops-token-for-tests")];
 
     // trigger --wait: the job id on stdout, progress on stderr, exit 0 when done; the actor
     // is stored with the scan and shown by the API and by `scans`.
-    let o = cli(
-        &base,
-        None,
-        &ops,
-        &[
-            "trigger",
-            "--owner",
-            "o",
-            "--repo",
-            "r",
-            "--wait",
-            "--actor",
-            "alice@laptop",
-        ],
-    )
-    .await;
+    let o = trigger(&base, "o", "r", &["--wait", "--actor", "alice@laptop"]).await;
     assert_eq!(code(&o), 0, "{}\n{}", out(&o), err(&o));
     let job_id = out(&o).trim().to_string();
     assert!(job_id.starts_with("scan:o/r:"), "{job_id}");
@@ -122,22 +119,7 @@ async fn trigger_wait_and_the_read_commands_against_a_real_appliance() {
     assert_eq!(j["scan"]["prsListed"], 72);
     // The same snapshot again: no second scan, still exit 0; --json prints the answer.
     let snapshot = job_id.rsplit(':').next().unwrap();
-    let o = cli(
-        &base,
-        None,
-        &ops,
-        &[
-            "trigger",
-            "--owner",
-            "o",
-            "--repo",
-            "r",
-            "--snapshot",
-            snapshot,
-            "--json",
-        ],
-    )
-    .await;
+    let o = trigger(&base, "o", "r", &["--snapshot", snapshot, "--json"]).await;
     let j = json_of(&o);
     assert_eq!(j["duplicate"], true);
     assert!(err(&o).contains("triggered before"), "{}", err(&o));
@@ -258,29 +240,14 @@ async fn trigger_wait_and_the_read_commands_against_a_real_appliance() {
         "{}",
         err(&o)
     );
-    let o = cli(
-        &base,
-        None,
-        &ops,
-        &["trigger", "--owner", "not", "--repo", "allowed"],
-    )
-    .await;
+    let o = trigger(&base, "not", "allowed", &[]).await;
     assert_eq!(code(&o), 4, "forbidden repository: {}", err(&o));
     // A scan that fails (the repository is allowed but GitHub does not have it): exit 7.
-    let o = cli(
+    let o = trigger(
         &base,
-        None,
-        &ops,
-        &[
-            "trigger",
-            "--owner",
-            "bench",
-            "--repo",
-            "playwright",
-            "--wait",
-            "--wait-timeout-secs",
-            "60",
-        ],
+        "bench",
+        "playwright",
+        &["--wait", "--wait-timeout-secs", "60"],
     )
     .await;
     assert_eq!(code(&o), 7, "{}\n{}", out(&o), err(&o));
@@ -303,22 +270,7 @@ async fn trigger_wait_gives_up_with_its_own_exit_code() {
     // Listing hangs: the scan never finishes while we wait.
     gh.with(|g| g.faults.hang_on = Some("/pulls".into()));
     let app = App::start(settings(&svc, &gh.url())).await;
-    let o = cli(
-        &app.base,
-        None,
-        &[("OPS_TRIGGER_TOKEN", "ops-token-for-tests")],
-        &[
-            "trigger",
-            "--owner",
-            "o",
-            "--repo",
-            "r",
-            "--wait",
-            "--wait-timeout-secs",
-            "2",
-        ],
-    )
-    .await;
+    let o = trigger(&app.base, "o", "r", &["--wait", "--wait-timeout-secs", "2"]).await;
     assert_eq!(code(&o), 8, "{}\n{}", out(&o), err(&o));
     assert!(err(&o).contains("gave up waiting after 2 s"), "{}", err(&o));
     gh.with(|g| g.faults.hang_on = None);
