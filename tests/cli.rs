@@ -367,16 +367,38 @@ async fn feedback_export_then_import_restores_every_verdict_once() {
     // Four verdicts plus the three pair verdicts the set's "not duplicate" implies.
     let stored = feedback_rows(&svc).await;
     assert_eq!(stored, 8);
+    // And many long ones: more than one import request holds under the test appliance's 64 KiB
+    // body limit, so the CLI must split its batches.
+    svc.client()
+        .await
+        .batch_execute(
+            "INSERT INTO feedback (repo_id, target, a_number, b_number, verdict, actor, note)
+             SELECT 1, 'pair', n, n + 1, 'related', 'bulk', repeat('n', 1900)
+             FROM generate_series(1000, 1299) AS n",
+        )
+        .await
+        .unwrap();
+    let stored = feedback_rows(&svc).await;
+    assert_eq!(stored, 308);
     let list = jsonl_of(
         &cli(
             &old.base,
             Some(DASH),
             &[],
-            &["feedback", "list", "-r", "acme/widgets", "--jsonl"],
+            &[
+                "feedback",
+                "list",
+                "-r",
+                "acme/widgets",
+                "--jsonl",
+                "--limit",
+                "5000",
+            ],
         )
         .await,
     );
-    assert_eq!(list.len(), 6);
+    // Paged through (the API gives at most 1,000 a page): 6 + the 300 bulk ones.
+    assert_eq!(list.len(), 306);
     assert!(
         list.iter()
             .any(|f| f["actor"] == "alice" && f["verdict"] == "duplicate")
@@ -392,9 +414,10 @@ async fn feedback_export_then_import_restores_every_verdict_once() {
     )
     .await;
     assert_eq!(code(&o), 0, "{}", err(&o));
-    assert!(err(&o).contains("exported 8 verdicts"), "{}", err(&o));
+    assert!(err(&o).contains("exported 308 verdicts"), "{}", err(&o));
     let exported = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(exported.lines().count(), 8);
+    assert_eq!(exported.lines().count(), 308);
+    assert!(exported.len() > 500 * 1024, "{} bytes", exported.len());
     // The same through stdout.
     let o = cli(&old.base, Some(DASH), &[], &["feedback", "export"]).await;
     assert_eq!(out(&o), exported);
@@ -421,7 +444,7 @@ async fn feedback_export_then_import_restores_every_verdict_once() {
     )
     .await;
     assert_eq!(code(&o), 1, "{}", err(&o));
-    assert!(err(&o).contains("2 of 9 lines"), "{}", err(&o));
+    assert!(err(&o).contains("2 of 309 lines"), "{}", err(&o));
     assert!(err(&o).contains("line 3: verdict"), "{}", err(&o));
     assert!(
         err(&o).contains("line 6: not a verdict record"),
@@ -442,7 +465,7 @@ async fn feedback_export_then_import_restores_every_verdict_once() {
     let j = json_of(&o);
     assert_eq!(
         (j["imported"].as_u64(), j["alreadyPresent"].as_u64()),
-        (Some(8), Some(0))
+        (Some(308), Some(0))
     );
     let mut stdin_import = tokio::process::Command::new(env!("CARGO_BIN_EXE_clawtriage"));
     stdin_import
@@ -453,8 +476,11 @@ async fn feedback_export_then_import_restores_every_verdict_once() {
         .stdin(std::fs::File::open(&file).unwrap());
     let o = stdin_import.output().await.unwrap();
     assert_eq!(code(&o), 0, "{}", err(&o));
-    assert_eq!(out(&o).trim(), "imported 0 verdicts; 8 were already there");
-    assert_eq!(feedback_rows(&svc2).await, 8);
+    assert_eq!(
+        out(&o).trim(),
+        "imported 0 verdicts; 308 were already there"
+    );
+    assert_eq!(feedback_rows(&svc2).await, 308);
     // What the new appliance exports is what the old one did, line for line.
     let o = cli(&new.base, Some(DASH), &[], &["feedback", "export"]).await;
     assert_eq!(out(&o), exported);

@@ -87,7 +87,8 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
             "V1__core",
             "V2__app_mode",
             "V3__key_counts",
-            "V4__check_run_output"
+            "V4__check_run_output",
+            "V13__feedback_verdict_key"
         ]
     );
     let second = clawtriage::store::migrate(&pool).await.unwrap();

@@ -1,8 +1,8 @@
 //! `GET /api/feedback/export` and `POST /api/feedback/import`: every maintainer verdict of every
 //! repository as JSONL (see [`crate::backup`]), for `clawtriage feedback export|import`.
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,10 @@ use super::{ApiError, ApiResult, require_dashboard};
 use crate::backup::VerdictRecord;
 use crate::state::AppState;
 use crate::store::backup::{self, ImportOutcome};
+
+/// Largest import body: its own bound, above the API's MAX_BODY_BYTES, so that the CLI's batches
+/// (at most half of it) fit whatever that is set to.
+pub const IMPORT_MAX_BYTES: usize = 2 * 1024 * 1024;
 
 /// Query of the export.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -69,7 +73,8 @@ pub async fn export_feedback(
     Ok(resp)
 }
 
-/// `POST /api/feedback/import`: a JSONL body of exported verdicts. Every line is checked first;
+/// `POST /api/feedback/import`: a JSONL body of exported verdicts (at most [`IMPORT_MAX_BYTES`]).
+/// Every line is checked first;
 /// one bad line rejects the whole body (400 naming the line) and stores nothing. Verdicts whose
 /// key is stored already are left alone, so sending the same lines twice changes nothing.
 #[utoipa::path(post, path = "/feedback/import", tag = "results",
@@ -78,20 +83,19 @@ pub async fn export_feedback(
 pub async fn import_feedback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<Response> {
     require_dashboard(&state, &headers)?;
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "payload_too_large",
-                message: "the request body is too large: send fewer lines per request".into(),
-            }
-        } else {
-            ApiError::bad_request(format!("body: {}", r.body_text()))
-        }
-    })?;
+    // The route's own bound (not MAX_BODY_BYTES), read no further than it.
+    let body = axum::body::to_bytes(body, IMPORT_MAX_BYTES)
+        .await
+        .map_err(|_| ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: format!(
+                "the request body is over {IMPORT_MAX_BYTES} bytes: send fewer lines per request"
+            ),
+        })?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("body: not UTF-8 text"))?;
     let mut records = Vec::new();

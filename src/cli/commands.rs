@@ -814,7 +814,7 @@ async fn feedback_export(target: Target, output: Option<PathBuf>) -> Result<(), 
     Ok(())
 }
 
-/// Lines per import request, and bytes (kept under the appliance's default 1 MiB body limit).
+/// Lines per import request, and bytes (well under the import route's own 2 MiB bound).
 const IMPORT_BATCH_LINES: usize = 500;
 const IMPORT_BATCH_BYTES: usize = 512 * 1024;
 
@@ -886,33 +886,45 @@ async fn feedback_import(target: Target, file: PathBuf, format: OneFormat) -> Re
     }
     let client = target.client()?;
     let (mut imported, mut present) = (0u64, 0u64);
-    let mut batch = String::new();
-    let mut in_batch = 0usize;
-    let mut i = 0;
-    while i <= lines.len() {
-        let flush = i == lines.len()
-            || in_batch == IMPORT_BATCH_LINES
-            || (in_batch > 0 && batch.len() + lines[i].1.len() + 1 > IMPORT_BATCH_BYTES);
-        if flush && in_batch > 0 {
-            let answer = client
-                .post(
-                    &["api", "feedback", "import"],
-                    "application/x-ndjson",
-                    std::mem::take(&mut batch).into_bytes(),
-                    &[],
-                )
-                .await?;
-            imported += answer["imported"].as_u64().unwrap_or(0);
-            present += answer["alreadyPresent"].as_u64().unwrap_or(0);
-            in_batch = 0;
+    let mut start = 0;
+    while start < lines.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < lines.len()
+            && end - start < IMPORT_BATCH_LINES
+            && (end == start || bytes + lines[end].1.len() < IMPORT_BATCH_BYTES)
+        {
+            bytes += lines[end].1.len() + 1;
+            end += 1;
         }
-        if i == lines.len() {
-            break;
+        let mut body = String::with_capacity(bytes);
+        for (_, line) in &lines[start..end] {
+            body.push_str(line);
+            body.push('\n');
         }
-        batch.push_str(&lines[i].1);
-        batch.push('\n');
-        in_batch += 1;
-        i += 1;
+        let sent = client
+            .post(
+                &["api", "feedback", "import"],
+                "application/x-ndjson",
+                body.into_bytes(),
+                &[],
+            )
+            .await;
+        match sent {
+            Ok(answer) => {
+                imported += answer["imported"].as_u64().unwrap_or(0);
+                present += answer["alreadyPresent"].as_u64().unwrap_or(0);
+                start = end;
+            }
+            Err(e) => {
+                if imported + present > 0 {
+                    eprintln!(
+                        "{imported} verdicts were imported before this error; importing the file again is safe"
+                    );
+                }
+                return Err(e);
+            }
+        }
     }
     if format.json {
         return print_json(&json!({
