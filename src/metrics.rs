@@ -30,12 +30,14 @@ pub const HTTP_DURATION: &str = "clawtriage_http_request_duration_seconds";
 pub const QUEUE_JOBS: &str = "clawtriage_queue_jobs";
 /// Gauge (seconds): how long the oldest waiting job of a queue has waited. Label: `queue`.
 pub const QUEUE_OLDEST_AGE: &str = "clawtriage_queue_oldest_waiting_seconds";
-/// Counter: analysis jobs ended. Label: `outcome` (`analyzed`: the engine ran and results were
-/// stored; `unchanged`: nothing to do — superseded head, already analysed, PR gone; `retry`:
-/// failed, will run again; `failed`: failed for good).
+/// Counter: heads whose analysis ended. Label: `outcome` (`analyzed`: the engine ran and results
+/// were stored; `unchanged`: nothing to do — already analysed, superseded head, PR gone;
+/// `failed`: failed for good; `deferred`: put off until GitHub's rate limit resets; `retry`:
+/// failed, its job runs again).
 pub const ANALYSES: &str = "clawtriage_analyses_total";
-/// Histogram (seconds): analysis job duration. Label: `outcome`.
-pub const ANALYSIS_DURATION: &str = "clawtriage_analysis_duration_seconds";
+/// Histogram (seconds): duration of one analysis job. Label: `queue` (`batch`: a scan's batch of
+/// heads; `analyse`: one webhook's head).
+pub const ANALYSIS_JOB_DURATION: &str = "clawtriage_analysis_job_duration_seconds";
 /// Counter: scans finished. Label: `outcome` (`done`, `failed`).
 pub const SCANS: &str = "clawtriage_scans_total";
 /// Histogram (seconds): scan duration, from queued to done or failed. Label: `outcome`.
@@ -157,10 +159,28 @@ fn head_key(owner: &str, repo: &str, number: i64, head_sha: &str) -> String {
     )
 }
 
-/// An analysis job ended with `outcome` (see [`ANALYSES`]) after starting at `started`.
-pub fn analysis_finished(outcome: &'static str, started: Instant) {
-    counter!(ANALYSES, "outcome" => outcome).increment(1);
-    histogram!(ANALYSIS_DURATION, "outcome" => outcome).record(started.elapsed().as_secs_f64());
+/// Heads of a batch were settled with these outcomes (see [`ANALYSES`]).
+pub fn analyses_settled(outcomes: &[crate::store::analysis::Outcome]) {
+    use crate::store::analysis::Outcome;
+    for o in outcomes {
+        let outcome = match o {
+            Outcome::Analyzed => "analyzed",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Failed => "failed",
+            Outcome::Deferred => "deferred",
+        };
+        counter!(ANALYSES, "outcome" => outcome).increment(1);
+    }
+}
+
+/// An analysis job (a webhook's, or a scan's batch) ran from `started`; `retried` of its heads
+/// failed in a way its next attempt may fix.
+pub fn analysis_job_finished(webhook: bool, started: Instant, retried: usize) {
+    let queue = if webhook { "analyse" } else { "batch" };
+    histogram!(ANALYSIS_JOB_DURATION, "queue" => queue).record(started.elapsed().as_secs_f64());
+    if retried > 0 {
+        counter!(ANALYSES, "outcome" => "retry").increment(retried as u64);
+    }
 }
 
 /// GitHub answered `status` (None: no answer) to a `method` request; `remaining` is its

@@ -136,7 +136,7 @@ async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> O
 async fn index_key_count(c: &tokio_postgres::Client, number: i64, key: &str) -> i64 {
     c.query_one(
         "SELECT count(*) FROM index_keys WHERE number = $1 AND key = $2",
-        &[&number, &key],
+        &[&number, &clawtriage::store::analysis::key_id(key)],
     )
     .await
     .unwrap()

@@ -538,14 +538,14 @@ async fn scan_installed(
                 snapshot: snapshot.clone(),
                 max_open_prs: None,
             };
-            match super::ops::enqueue_scan(state, &job, "install", None).await {
+            match crate::jobs::scan::enqueue(state, &job, "install", None).await {
                 Ok(PushOutcome::Enqueued) => queued.push(job.job_id()),
                 Ok(PushOutcome::Duplicate) => {}
                 Err(e) => {
                     if let Err(err) = app_store::forget_delivery(&state.pool, delivery).await {
                         tracing::warn!(delivery, error = %err, "could not forget the delivery");
                     }
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
