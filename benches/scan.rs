@@ -301,7 +301,11 @@ fn main() {
                 .env("PUBLIC_SCAN_ALLOWED_REPOS", "bench/playwright")
                 // SCAN_BENCH_LOG=info shows each batch's stage timings.
                 .env("RUST_LOG", std::env::var("SCAN_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
-                .stdout(Stdio::null())
+                .stdout(if std::env::var_os("SCAN_BENCH_LOG").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                })
                 .stderr(Stdio::inherit());
             for name in ["SCAN_BATCH_SIZE", "BATCH_CONCURRENCY", "WORKER_CONCURRENCY"] {
                 if let Ok(v) = std::env::var(name) {

@@ -656,34 +656,20 @@ async fn score_batch(
         analysis::decode_signature(&bytes).map(|s| (n, h, s))
     })
     .await?;
-    let mut loaded = Vec::with_capacity(decoded.len());
     for d in decoded {
         let (n, h, s) = d?;
-        loaded.push(n as u64);
         sigs.insert(n as u64, (h, Arc::new(s)));
     }
 
-    // Document frequencies: the batch's keys came with their postings; the loaded candidates'
-    // other features take one more query.
-    let mut df: HashMap<String, u32> = postings.iter().map(|p| (p.key.clone(), p.count)).collect();
-    let mut missing: BTreeSet<String> = BTreeSet::new();
-    for n in &loaded {
-        for k in triage::feature_keys(&sigs[n].1, &cfg) {
-            if !df.contains_key(&k) {
-                missing.insert(k);
-            }
-        }
-    }
-    let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
-    if !missing.is_empty() {
-        df.extend(analysis::key_counts(&c, repo_id, v, &missing).await?);
-    }
+    // Document frequencies of the common keys (at least three carriers; the engine counts any
+    // rarer feature as two).
+    let df = analysis::common_keys(&c, repo_id, v).await?;
     drop(c);
     clock.lap("frequencies");
 
     // Every pair of every head, on every core.
     let ctx = Arc::new(triage::ScoreContext::from_fn(move |k| {
-        df.get(k).copied().unwrap_or(0)
+        df.get(&analysis::key_id(k)).copied().unwrap_or(0)
     }));
     type Job = (
         i64,

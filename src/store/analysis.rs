@@ -397,10 +397,11 @@ pub async fn save_index(
         let k_key: Vec<i64> = keyed.iter().map(|k| k.0).collect();
         let k_number: Vec<i64> = keyed.iter().map(|k| k.1).collect();
         tx.execute(
+            // No conflict is possible (the PRs' rows went above, under their row locks, and the
+            // pairs are distinct): a plain insert skips the speculative-insertion work.
             "INSERT INTO index_keys (repo_id, signature_version, config_version, key, number)
              SELECT $1, $4, $5, k.key, k.number
-             FROM unnest($2::int8[], $3::int8[]) AS k(key, number)
-             ON CONFLICT DO NOTHING",
+             FROM unnest($2::int8[], $3::int8[]) AS k(key, number)",
             &[&repo_id, &k_key, &k_number, &v.signature, &v.config],
         )
         .await?;
@@ -409,19 +410,18 @@ pub async fn save_index(
     Ok(written)
 }
 
-/// One key of the index: how many current heads carry it, and which PRs (only when at most
-/// `max_postings` do: more common keys are useless for picking candidates).
+/// One key of the index and the PRs carrying it (ascending), when at most `max_postings` do:
+/// more common keys say nothing about which PRs are alike and come back with no numbers.
 #[derive(Debug, Clone)]
 pub struct Posting {
     /// The key.
     pub key: String,
-    /// Its document frequency.
-    pub count: u32,
     /// The PRs carrying it, ascending (empty for keys over the limit).
     pub numbers: Vec<u64>,
 }
 
-/// The postings of `keys` that any current head carries, in one query.
+/// The postings of `keys` that any current head carries, in one query: one index range per key,
+/// read no further than one past `max_postings`.
 pub async fn postings(
     c: &impl GenericClient,
     repo_id: i64,
@@ -431,45 +431,54 @@ pub async fn postings(
 ) -> StoreResult<Vec<Posting>> {
     let by_id: HashMap<i64, &str> = keys.iter().map(|k| (key_id(k), *k)).collect();
     let ids: Vec<i64> = by_id.keys().copied().collect();
-    // Document frequencies come from `key_counts` (kept by triggers); only the short posting
-    // lists are read. Each key is one primary-key probe (LATERAL with LIMIT 1, which the planner
-    // cannot flatten into a join, fixes that plan whatever the statistics say: with
-    // `key = ANY($4)` or a plain join, stale statistics during a first scan made the planner walk
-    // the repository's whole key range).
     let rows = c
         .query(
-            "SELECT c.key, c.n,
-                    CASE WHEN c.n <= $5 THEN
-                      (SELECT array_agg(k.number ORDER BY k.number) FROM index_keys k
-                       WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
-                         AND k.key = c.key)
-                    END
-             FROM unnest($4::int8[]) AS q(key)
+            "SELECT q.key, p.numbers FROM unnest($4::int8[]) AS q(key)
              CROSS JOIN LATERAL (
-                 SELECT k.key, k.n FROM key_counts k
-                 WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
-                   AND k.key = q.key AND k.n > 0 LIMIT 1) c",
-            &[
-                &repo_id,
-                &v.signature,
-                &v.config,
-                &ids,
-                &(max_postings as i32),
-            ],
+                 SELECT array_agg(s.number) AS numbers FROM (
+                     SELECT k.number FROM index_keys k
+                     WHERE k.repo_id = $1 AND k.signature_version = $2
+                       AND k.config_version = $3 AND k.key = q.key
+                     ORDER BY k.number LIMIT $5) s) p
+             WHERE p.numbers IS NOT NULL",
+            &[&repo_id, &v.signature, &v.config, &ids, &(max_postings + 1)],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| Posting {
-            key: by_id[&r.get::<_, i64>(0)].to_string(),
-            count: r.get::<_, i32>(1).max(0) as u32,
-            numbers: r
-                .get::<_, Option<Vec<i64>>>(2)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|n| n as u64)
-                .collect(),
+        .map(|r| {
+            let numbers: Vec<i64> = r.get(1);
+            Posting {
+                key: by_id[&r.get::<_, i64>(0)].to_string(),
+                numbers: if numbers.len() as i64 > max_postings {
+                    Vec::new()
+                } else {
+                    numbers.into_iter().map(|n| n as u64).collect()
+                },
+            }
         })
+        .collect())
+}
+
+/// Document frequencies of the repository's common keys: those at least three current heads
+/// carry, by key id. Scoring counts any rarer feature as carried by two (the pair itself), so
+/// these are all the counts it needs; they are a small share of the index (read through a partial
+/// index).
+pub async fn common_keys(
+    c: &impl GenericClient,
+    repo_id: i64,
+    v: Versions,
+) -> StoreResult<HashMap<i64, u32>> {
+    let rows = c
+        .query(
+            "SELECT key, n FROM key_counts
+             WHERE repo_id = $1 AND signature_version = $2 AND config_version = $3 AND n >= 3",
+            &[&repo_id, &v.signature, &v.config],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, i32>(1) as u32))
         .collect())
 }
 
@@ -481,49 +490,27 @@ pub async fn load_signatures(
     v: Versions,
     numbers: &[i64],
 ) -> StoreResult<Vec<(i64, String, Vec<u8>)>> {
+    // One primary-key probe per number (LATERAL ... LIMIT 1): during a repository's first scan
+    // the statistics lag far behind the tables, and the planner's join for `number = ANY(...)`
+    // then read a hundred pages per signature.
     let rows = c
         .query(
-            "SELECT s.number, s.head_sha, s.signature FROM pr_signatures s
-             JOIN pull_requests p ON p.repo_id = s.repo_id AND p.number = s.number AND p.head_sha = s.head_sha
-             WHERE s.repo_id = $1 AND s.signature_version = $2 AND s.config_version = $3
-               AND s.number = ANY($4) AND p.state = 'open' AND NOT s.is_bot
-             ORDER BY s.number",
+            "SELECT q.number, s.head_sha, s.signature FROM unnest($4::int8[]) AS q(number)
+             CROSS JOIN LATERAL (
+                 SELECT p.head_sha FROM pull_requests p
+                 WHERE p.repo_id = $1 AND p.number = q.number AND p.state = 'open' LIMIT 1) p
+             CROSS JOIN LATERAL (
+                 SELECT s.head_sha, s.signature FROM pr_signatures s
+                 WHERE s.repo_id = $1 AND s.number = q.number AND s.head_sha = p.head_sha
+                   AND s.signature_version = $2 AND s.config_version = $3 AND NOT s.is_bot
+                 LIMIT 1) s
+             ORDER BY q.number",
             &[&repo_id, &v.signature, &v.config, &numbers],
         )
         .await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
-}
-
-/// How many current heads carry each of `keys` (the document frequencies scoring discounts by).
-pub async fn key_counts(
-    c: &impl GenericClient,
-    repo_id: i64,
-    v: Versions,
-    keys: &[&str],
-) -> StoreResult<HashMap<String, u32>> {
-    let by_id: HashMap<i64, &str> = keys.iter().map(|k| (key_id(k), *k)).collect();
-    let ids: Vec<i64> = by_id.keys().copied().collect();
-    let rows = c
-        .query(
-            "SELECT c.key, c.n FROM unnest($4::int8[]) AS q(key)
-             CROSS JOIN LATERAL (
-                 SELECT k.key, k.n FROM key_counts k
-                 WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
-                   AND k.key = q.key AND k.n > 0 LIMIT 1) c",
-            &[&repo_id, &v.signature, &v.config, &ids],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                by_id[&r.get::<_, i64>(0)].to_string(),
-                r.get::<_, i32>(1) as u32,
-            )
-        })
         .collect())
 }
 
