@@ -61,7 +61,8 @@ pub const PG_POOL: &str = "clawtriage_postgres_pool_connections";
 pub const PG_POOL_MAX: &str = "clawtriage_postgres_pool_max_connections";
 /// Gauge: tasks waiting for a Postgres connection.
 pub const PG_POOL_WAITING: &str = "clawtriage_postgres_pool_waiting";
-/// Gauge (seconds): since the job workers last reported a heartbeat (-1 before the first).
+/// Gauge (seconds): since the most silent kind of job worker last reported a heartbeat (-1 until
+/// every kind has reported once).
 pub const WORKER_HEARTBEAT_AGE: &str = "clawtriage_worker_heartbeat_age_seconds";
 /// Gauge: 1 when the last scrape could read the queues from Redis, else 0.
 pub const QUEUE_READ_OK: &str = "clawtriage_queue_read_ok";
