@@ -468,6 +468,8 @@ async fn the_openapi_description_lists_every_route_and_every_route_answers() {
         ("/repos/{repo_id}/duplicate-sets", "get"),
         ("/repos/{repo_id}/feedback", "get"),
         ("/repos/{repo_id}/feedback", "post"),
+        ("/feedback/export", "get"),
+        ("/feedback/import", "post"),
     ];
     for (p, m) in expected {
         assert!(

@@ -45,11 +45,11 @@ pub async fn list_repos(
     }))
 }
 
-fn encode_cursor<T: Serialize>(v: &T) -> String {
+pub(super) fn encode_cursor<T: Serialize>(v: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default())
 }
 
-fn decode_cursor<T: for<'de> Deserialize<'de>>(s: &str) -> ApiResult<T> {
+pub(super) fn decode_cursor<T: for<'de> Deserialize<'de>>(s: &str) -> ApiResult<T> {
     URL_SAFE_NO_PAD
         .decode(s.as_bytes())
         .ok()
@@ -57,7 +57,7 @@ fn decode_cursor<T: for<'de> Deserialize<'de>>(s: &str) -> ApiResult<T> {
         .ok_or_else(|| ApiError::bad_request("cursor: not a cursor this API handed out"))
 }
 
-fn check_limit(limit: Option<i64>, default: i64, max: i64) -> ApiResult<i64> {
+pub(super) fn check_limit(limit: Option<i64>, default: i64, max: i64) -> ApiResult<i64> {
     let l = limit.unwrap_or(default);
     if (1..=max).contains(&l) {
         Ok(l)

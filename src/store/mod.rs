@@ -3,7 +3,9 @@
 
 pub mod analysis;
 pub mod app;
+pub mod backup;
 pub mod housekeeping;
+pub mod metrics;
 pub mod repos;
 pub mod results;
 pub mod scans;

@@ -1,4 +1,9 @@
-//! Command-line subcommands other than `serve` and `migrate`.
+//! Command-line subcommands other than `serve` and `migrate`: the ones that talk to a running
+//! appliance (`trigger`, and `repos`, `sets`, `pr`, `candidates`, `scans`, `feedback` in
+//! [`commands`]) and `eval`. Exit codes are in [`client::exit`].
+
+pub mod client;
+pub mod commands;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,8 +12,13 @@ use std::time::Duration;
 
 use clap::Args;
 
+use client::{CliError, Client};
+
 /// `clawtriage trigger`.
 #[derive(Args)]
+#[command(after_help = "Examples:
+  OPS_TRIGGER_TOKEN=... clawtriage trigger --owner acme --repo widgets --wait
+  clawtriage trigger --url https://you-clawtriage.fly.dev --owner acme --repo widgets --snapshot 2026-11-22 --json")]
 pub struct TriggerArgs {
     /// Repository owner.
     #[arg(long)]
@@ -25,18 +35,21 @@ pub struct TriggerArgs {
     /// Snapshot id: triggering the same snapshot twice scans once (default: now).
     #[arg(long)]
     pub snapshot: Option<String>,
-    /// Ops token of the appliance.
+    /// Ops token of the appliance (set it in the environment rather than on the command line).
     #[arg(long, env = "OPS_TRIGGER_TOKEN", hide_env_values = true)]
     pub token: String,
-    /// Recorded with the scan as who asked for it.
+    /// Recorded with the scan as who asked for it (sent as X-Trigger-Actor).
     #[arg(long, env = "TRIGGER_ACTOR", default_value = "cli")]
     pub actor: String,
-    /// Wait for the scan to finish, showing its progress.
+    /// Wait for the scan to finish, showing its progress on stderr.
     #[arg(long)]
     pub wait: bool,
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 3600)]
     pub wait_timeout_secs: u64,
+    /// Print the appliance's answer (and, with --wait, the finished scan) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `clawtriage eval`: quality figures of the engine on a labelled PR set, and a quality gate.
@@ -105,11 +118,8 @@ fn progress_line(s: &serde_json::Value) -> String {
     )
 }
 
-async fn trigger_async(args: TriggerArgs) -> anyhow::Result<bool> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let base = args.url.trim_end_matches('/');
+async fn trigger_async(args: TriggerArgs) -> Result<(), CliError> {
+    let client = Client::new(&args.url, Some(args.token.clone()))?;
     let mut body = serde_json::json!({"owner": args.owner, "repo": args.repo});
     if let Some(m) = args.max_open_prs {
         body["maxOpenPrs"] = m.into();
@@ -117,60 +127,63 @@ async fn trigger_async(args: TriggerArgs) -> anyhow::Result<bool> {
     if let Some(s) = &args.snapshot {
         body["snapshot"] = s.clone().into();
     }
-    let resp = http
-        .post(format!("{base}/api/ops/public-scan"))
-        .bearer_auth(&args.token)
-        .header("x-trigger-actor", &args.actor)
-        .json(&body)
-        .send()
+    let answer = client
+        .post(
+            &["api", "ops", "public-scan"],
+            "application/json",
+            body.to_string().into_bytes(),
+            &[("x-trigger-actor", args.actor.as_str())],
+        )
         .await?;
-    let status = resp.status();
-    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let msg = answer["error"]["message"].as_str().unwrap_or("no message");
-        anyhow::bail!("the appliance answered {status}: {msg}");
-    }
     let job_id = answer["jobId"].as_str().unwrap_or_default().to_string();
     if answer["enqueued"].as_bool() == Some(true) {
         eprintln!("scan queued: {job_id}");
     } else {
         eprintln!("this snapshot was triggered before: {job_id}");
     }
-    println!("{job_id}");
     if !args.wait {
-        return Ok(true);
+        if args.json {
+            println!("{answer}");
+        } else {
+            println!("{job_id}");
+        }
+        return Ok(());
+    }
+    if !args.json {
+        println!("{job_id}");
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait_timeout_secs);
-    let url = format!("{base}/api/ops/scans/{}", job_id.replace('/', "%2F"));
     loop {
-        let s: serde_json::Value = http
-            .get(&url)
-            .bearer_auth(&args.token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
+        let s = client
+            .get_json(&["api", "ops", "scans", &job_id], &[])
             .await?;
         eprint!("\r{}", progress_line(&s));
         let _ = std::io::stderr().flush();
         match s["state"].as_str() {
             Some("done") => {
                 eprintln!();
-                return Ok(true);
+                if args.json {
+                    println!("{s}");
+                }
+                return Ok(());
             }
             Some("failed") => {
                 eprintln!();
-                eprintln!(
-                    "scan failed: {}",
-                    s["error"].as_str().unwrap_or("unknown error")
-                );
-                return Ok(false);
+                if args.json {
+                    println!("{s}");
+                }
+                return Err(CliError::ScanFailed(
+                    s["error"].as_str().unwrap_or("unknown error").to_string(),
+                ));
             }
             _ => {}
         }
         if tokio::time::Instant::now() > deadline {
             eprintln!();
-            anyhow::bail!("gave up waiting after {} s", args.wait_timeout_secs);
+            return Err(CliError::TimedOut(format!(
+                "gave up waiting after {} s; the scan goes on (clawtriage scans '{job_id}')",
+                args.wait_timeout_secs
+            )));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -178,24 +191,7 @@ async fn trigger_async(args: TriggerArgs) -> anyhow::Result<bool> {
 
 /// Runs `clawtriage trigger`.
 pub fn trigger(args: TriggerArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("clawtriage trigger: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(trigger_async(args)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("clawtriage trigger: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    client::run("trigger", trigger_async(args))
 }
 
 /// Runs `clawtriage eval`.
