@@ -546,7 +546,9 @@ async fn github_faults(dir: PathBuf) -> Row {
         g.remaining = budget;
         g.faults.reset_soon_when_exhausted = Some(3);
     });
-    let app = App::start(settings(&svc, &gh.url())).await;
+    let mut s = settings(&svc, &gh.url());
+    s.scan_batch_size = Some(batch_size().into());
+    let app = App::start(s).await;
     let watch = HealthWatch::start(&app.base);
     let t = Instant::now();
     trigger(&app.http, &app.base).await;
@@ -612,10 +614,21 @@ async fn github_faults(dir: PathBuf) -> Row {
     }
 }
 
+/// Heads per batch: the appliance's default at full size; under `cargo test` (the 72-PR slice)
+/// small batches, so that the faults land while the scan still has work to do.
+fn batch_size() -> &'static str {
+    if std::env::args().any(|a| a == "--bench") {
+        "100"
+    } else {
+        "8"
+    }
+}
+
 fn spawn_app(svc: &Services, gh: &str, port: u16, data: &Path) -> KillOnDrop {
     let child = common::appliance_command(svc, gh, port)
         .env("DATA_ROOT", data)
         .env("WORKER_CONCURRENCY", "4")
+        .env("SCAN_BATCH_SIZE", batch_size())
         .env("GIT_MIRROR", "off")
         .env("PUBLIC_SCAN_ALLOWED_REPOS", "bench/playwright")
         .env("RUST_LOG", "error")
@@ -719,6 +732,7 @@ async fn server_restart(dir: PathBuf, which: Server) -> Row {
     let open = open_count(&repo);
     gh.add_repo("bench", "playwright", repo);
     let mut s = settings(&svc, &gh.url());
+    s.scan_batch_size = Some(batch_size().into());
     if let Some(r) = &redis {
         s.redis_url = Some(r.url());
     }
