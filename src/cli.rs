@@ -25,9 +25,11 @@ pub struct TriggerArgs {
     /// Snapshot id: triggering the same snapshot twice scans once (default: now).
     #[arg(long)]
     pub snapshot: Option<String>,
-    /// Ops token of the appliance.
-    #[arg(long, env = "OPS_TRIGGER_TOKEN", hide_env_values = true)]
-    pub token: String,
+    /// Read the appliance's ops token from the first line of standard input instead of the
+    /// OPS_TRIGGER_TOKEN environment variable. (There is no flag taking the token itself: a
+    /// command line is visible to every user of the machine.)
+    #[arg(long)]
+    pub token_stdin: bool,
     /// Recorded with the scan as who asked for it.
     #[arg(long, env = "TRIGGER_ACTOR", default_value = "cli")]
     pub actor: String,
@@ -71,7 +73,25 @@ fn progress_line(s: &serde_json::Value) -> String {
     )
 }
 
-async fn trigger_async(args: TriggerArgs) -> anyhow::Result<bool> {
+/// The ops token: the first line of standard input with `--token-stdin`, else OPS_TRIGGER_TOKEN.
+fn read_token(from_stdin: bool) -> anyhow::Result<String> {
+    let token = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    } else {
+        std::env::var("OPS_TRIGGER_TOKEN").unwrap_or_default()
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        anyhow::bail!(
+            "no ops token: set OPS_TRIGGER_TOKEN, or pass --token-stdin and write it to standard input"
+        );
+    }
+    Ok(token)
+}
+
+async fn trigger_async(args: TriggerArgs, token: String) -> anyhow::Result<bool> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -85,7 +105,7 @@ async fn trigger_async(args: TriggerArgs) -> anyhow::Result<bool> {
     }
     let resp = http
         .post(format!("{base}/api/ops/public-scan"))
-        .bearer_auth(&args.token)
+        .bearer_auth(&token)
         .header("x-trigger-actor", &args.actor)
         .json(&body)
         .send()
@@ -111,7 +131,7 @@ async fn trigger_async(args: TriggerArgs) -> anyhow::Result<bool> {
     loop {
         let s: serde_json::Value = http
             .get(&url)
-            .bearer_auth(&args.token)
+            .bearer_auth(&token)
             .send()
             .await?
             .error_for_status()?
@@ -154,7 +174,14 @@ pub fn trigger(args: TriggerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(trigger_async(args)) {
+    let token = match read_token(args.token_stdin) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("clawtriage trigger: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(trigger_async(args, token)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

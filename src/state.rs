@@ -30,5 +30,7 @@ pub struct AppState {
     /// Free space on the data disk.
     pub disk: Arc<crate::disk::DiskWatch>,
     /// Per-client rate limit of the ops trigger.
-    pub trigger_limiter: Arc<crate::api::ops::TriggerLimiter>,
+    pub trigger_limiter: Arc<crate::api::ClientLimiter>,
+    /// Per-client rate limit of feedback writes.
+    pub feedback_limiter: Arc<crate::api::ClientLimiter>,
 }

@@ -154,7 +154,7 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
             .diff(&job.owner, &job.repo, &job.head_sha, &pr.base_ref)
             .await
         {
-            Ok(files) => Some(files),
+            Ok(diff) => Some(diff),
             Err(e) => {
                 tracing::debug!(job = %job.job_id(), error = %e, "mirror diff unavailable; using REST");
                 None
@@ -163,14 +163,16 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
         None => None,
     };
     let source = if mirrored.is_some() { "mirror" } else { "rest" };
-    let files = match mirrored {
-        Some(f) => f,
+    // What the mirror left out (files over the blob limit, a diff cut at the cap) is recorded
+    // with the analysis, which then counts as done: a hostile PR is never retried for it.
+    let (files, mirror_notes) = match mirrored {
+        Some(d) => (d.files, d.degraded),
         None => match state
             .github
             .list_files(&job.owner, &job.repo, job.number, &stats)
             .await
         {
-            Ok(f) => f,
+            Ok(f) => (f, Vec::new()),
             Err(GithubError::NotFound(_)) => {
                 let msg = "the PR is gone from GitHub (404)";
                 analysis::finish_analysis(
@@ -212,7 +214,7 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
     };
     let cfg = state.triage.clone();
     let span = tracing::Span::current();
-    let (result, keys) = tokio::task::spawn_blocking(move || {
+    let (mut result, keys) = tokio::task::spawn_blocking(move || {
         let _g = span.enter();
         let a = triage::analyse(&input, &cfg);
         let keys = triage::index_keys(&a.signature, &cfg);
@@ -220,6 +222,7 @@ async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), Anal
     })
     .await
     .map_err(|e| AnalyseError::Engine(e.to_string()))?;
+    result.degraded.extend(mirror_notes);
     let matchable = !result.is_bot && pr.state == "open";
     let keys = if matchable { keys } else { Vec::new() };
     analysis::save_signature(
