@@ -268,7 +268,8 @@ impl GithubClient {
     /// it leaves the API base: tokens are only ever sent there (a `Link: next` pointing at
     /// another host, or at `http://` while the API is `https://`, must not receive them).
     pub fn absolute(&self, url: &str) -> Result<String, GithubError> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        // A path must start with `/`: `@host/x` appended to the base would name another host.
+        if url.starts_with('/') {
             return Ok(format!("{}{}", self.api_url, url));
         }
         if url.starts_with(&format!("{}/", self.api_url)) {
@@ -687,6 +688,9 @@ mod tests {
             "https://api.github.com.evil.example/x",
             "https://api.github.com@evil.example/x",
             "https://api.github.com",
+            "@evil.example/x",
+            ".evil.example/x",
+            "",
         ] {
             assert!(c.absolute(bad).is_err(), "{bad}");
         }
