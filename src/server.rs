@@ -64,6 +64,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         cache: Arc::new(crate::cache::ResultsCache::new(Duration::from_secs(30))),
         trigger_limiter: Arc::new(crate::api::ops::trigger_limiter()),
         feedback_limiter: Arc::new(crate::api::results::feedback_limiter()),
+        worker: Arc::from(jobs::worker_name("app")),
         disk: Arc::new(crate::disk::DiskWatch::new(
             &config.data_root,
             config.disk_min_free_mb,
@@ -90,6 +91,17 @@ async fn prune(state: &AppState) {
         ),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "pruning old rows failed"),
+    }
+    // No job runs longer than its timeout (times the attempts' backoff): older `running` rows
+    // belong to jobs that were cut off or lost.
+    match crate::store::housekeeping::reap(&state.pool, 2 * jobs::BATCH_TIMEOUT).await {
+        Ok(r) if r.analyses + r.scans > 0 => tracing::warn!(
+            analyses = r.analyses,
+            scans = r.scans,
+            "settled abandoned work"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "settling abandoned work failed"),
     }
 }
 

@@ -209,12 +209,17 @@ async fn a_loopback_install_answers_only_to_its_own_host_names() {
 #[tokio::test]
 async fn an_open_dashboard_on_a_public_address_does_not_start() {
     let svc = Services::new().await;
-    let out = common::appliance_command(&svc, "http://127.0.0.1:9", common::services::free_port())
-        .env("HOST", "0.0.0.0")
+    let mut cmd: tokio::process::Command =
+        common::appliance_command(&svc, "http://127.0.0.1:9", common::services::free_port()).into();
+    cmd.env("HOST", "0.0.0.0")
         .env("DASHBOARD_TOKEN", "")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
+        .kill_on_drop(true);
+    // One that started would serve until stopped: give up (and kill it) after a while.
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("the appliance started with an open dashboard on 0.0.0.0")
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

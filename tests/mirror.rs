@@ -98,6 +98,14 @@ fn short_lines(n: usize) -> Vec<u8> {
     v
 }
 
+/// 24 files under the blob limit, each with a patch under the per-file limit: each is diffed
+/// and kept, together they print ~22 MB, more than the cap.
+fn wide_files() -> Vec<(String, Vec<u8>)> {
+    (0..24)
+        .map(|i| (format!("gen/f{i:02}.txt"), short_lines(700 << 10)))
+        .collect()
+}
+
 /// `n` incompressible bytes.
 fn random(n: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(n as u64);
@@ -173,13 +181,14 @@ async fn a_big_file_is_listed_without_a_patch_and_never_diffed_line_by_line() {
 #[tokio::test]
 async fn a_diff_over_the_cap_is_cut_there_and_marked() {
     let remote = Remote::new(true);
-    // 24 files under the blob limit, each with a patch under the per-file limit: each is diffed
-    // and kept, together they print ~22 MB.
-    let files: Vec<(String, Vec<u8>)> = (0..24)
-        .map(|i| (format!("gen/f{i:02}.txt"), short_lines(700 << 10)))
-        .collect();
-    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
-    let head = remote.pr(2, &files);
+    let files = wide_files();
+    let head = remote.pr(
+        2,
+        &files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.clone()))
+            .collect::<Vec<_>>(),
+    );
     let data = tempfile::tempdir().unwrap();
     let m = Mirror::new(data.path(), &remote.url());
     m.sync("o", "r", &["main"], &[2], &[2], &ok).await.unwrap();
@@ -387,11 +396,14 @@ async fn a_hostile_pr_is_analysed_once_as_degraded_and_closed_prs_are_never_fetc
             ("src/lib.ts", b"export const a = 8;\n".to_vec()),
         ],
     );
-    let files: Vec<(String, Vec<u8>)> = (0..24)
-        .map(|i| (format!("gen/f{i:02}.txt"), short_lines(700 << 10)))
-        .collect();
-    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
-    let wide = remote.pr(2, &files);
+    let files = wide_files();
+    let wide = remote.pr(
+        2,
+        &files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.clone()))
+            .collect::<Vec<_>>(),
+    );
     // Closed on GitHub, so not listed: its 5 MB must never reach the mirror.
     remote.pr(3, &[("dump.bin", random(5 << 20))]);
 

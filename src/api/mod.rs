@@ -141,6 +141,21 @@ impl From<crate::jobs::JobError> for ApiError {
     }
 }
 
+impl From<crate::jobs::scan::EnqueueError> for ApiError {
+    fn from(e: crate::jobs::scan::EnqueueError) -> Self {
+        use crate::jobs::scan::EnqueueError;
+        match e {
+            EnqueueError::DiskLow(problem) => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "disk_low",
+                message: problem,
+            },
+            EnqueueError::Store(e) => e.into(),
+            EnqueueError::Queue(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -366,7 +381,7 @@ pub fn host_allowed(allowed: &[String], value: &str) -> bool {
     let name = host_name(value);
     name.parse::<std::net::Ipv4Addr>()
         .is_ok_and(|ip| ip.is_loopback())
-        || allowed.iter().any(|a| *a == name)
+        || allowed.contains(&name)
 }
 
 /// DNS rebinding guard of loopback installs: a web page on another site can make a browser send

@@ -356,7 +356,7 @@ async fn queue_jobs(state: &AppState, delivery: &str, jobs: &DeliveryJobs) -> Ap
         }
     }
     for job in &jobs.scans {
-        if super::ops::enqueue_scan(state, job, "install", None).await? == PushOutcome::Enqueued {
+        if crate::jobs::scan::enqueue(state, job, "install", None).await? == PushOutcome::Enqueued {
             queued.scans.push(job.job_id());
         }
     }

@@ -569,14 +569,7 @@ impl Mirror {
         let mut large_entries: Vec<FileEntry> = entries
             .iter()
             .filter(|e| large.contains(e.path.as_str()))
-            .map(|e| FileEntry {
-                filename: e.path.clone(),
-                status: e.status.to_string(),
-                additions: 0,
-                deletions: 0,
-                patch: None,
-                previous_filename: None,
-            })
+            .map(RawEntry::without_patch)
             .collect();
         for f in large_entries.iter().take(NAMED_LARGE_FILES) {
             degraded.push(format!("file_over_blob_limit: {}", f.filename));
@@ -591,17 +584,7 @@ impl Mirror {
         if large_entries.len() > MAX_LARGE_FILES {
             // Too many to leave out by name: list every file without a patch.
             degraded.push("diff_skipped: too many files over the blob limit".into());
-            let files = entries
-                .into_iter()
-                .map(|e| FileEntry {
-                    filename: e.path,
-                    status: e.status.to_string(),
-                    additions: 0,
-                    deletions: 0,
-                    patch: None,
-                    previous_filename: None,
-                })
-                .collect();
+            let files = entries.iter().map(RawEntry::without_patch).collect();
             return Ok(MirrorDiff { files, degraded });
         }
         // 3. The diff of everything else, streamed through the cap.
@@ -731,6 +714,20 @@ pub struct RawEntry {
     pub status: &'static str,
     /// The path.
     pub path: String,
+}
+
+impl RawEntry {
+    /// The file as GitHub lists one whose patch it omits: its path and status only.
+    pub fn without_patch(&self) -> FileEntry {
+        FileEntry {
+            filename: self.path.clone(),
+            status: self.status.to_string(),
+            additions: 0,
+            deletions: 0,
+            patch: None,
+            previous_filename: None,
+        }
+    }
 }
 
 /// Parses `:mode mode old new S\0path\0` records.

@@ -105,10 +105,10 @@ pub fn scans_for_tick(
 
 async fn enqueue_all(state: &AppState, jobs: Vec<ScanJob>) {
     for job in jobs {
-        match crate::api::ops::enqueue_scan(state, &job, "cron", Some("schedule")).await {
+        match super::scan::enqueue(state, &job, "cron", Some("schedule")).await {
             Ok(outcome) => tracing::info!(scan = %job.job_id(), ?outcome, "scheduled scan"),
             Err(e) => {
-                tracing::warn!(scan = %job.job_id(), error = %e.message, "scheduled scan not queued")
+                tracing::warn!(scan = %job.job_id(), error = %e, "scheduled scan not queued")
             }
         }
     }
@@ -184,11 +184,11 @@ pub async fn reconcile(state: &AppState, now: DateTime<Utc>) -> Vec<String> {
             snapshot: snapshot.clone(),
             max_open_prs: None,
         };
-        match crate::api::ops::enqueue_scan(state, &job, "reconcile", None).await {
+        match super::scan::enqueue(state, &job, "reconcile", None).await {
             Ok(super::PushOutcome::Enqueued) => queued.push(job.job_id()),
             Ok(super::PushOutcome::Duplicate) => {}
             Err(e) => {
-                tracing::warn!(scan = %job.job_id(), error = %e.message, "reconciliation scan not queued");
+                tracing::warn!(scan = %job.job_id(), error = %e, "reconciliation scan not queued");
                 break;
             }
         }
@@ -244,22 +244,18 @@ mod tests {
 
     #[test]
     fn reconciliation_snapshots_name_the_period() {
-        assert_eq!(
-            reconcile_snapshot(6, at("2026-11-22T14:37:12Z")),
-            "reconcile-20261122T12"
-        );
-        assert_eq!(
-            reconcile_snapshot(6, at("2026-11-22T17:59:59Z")),
-            "reconcile-20261122T12"
-        );
-        assert_eq!(
-            reconcile_snapshot(6, at("2026-11-22T18:00:00Z")),
-            "reconcile-20261122T18"
-        );
-        assert_eq!(
-            reconcile_snapshot(24, at("2026-11-22T14:37:12Z")),
-            "reconcile-20261122T00"
-        );
+        for (hours, t, snapshot) in [
+            (6, "2026-11-22T14:37:12Z", "reconcile-20261122T12"),
+            (6, "2026-11-22T17:59:59Z", "reconcile-20261122T12"),
+            (6, "2026-11-22T18:00:00Z", "reconcile-20261122T18"),
+            (24, "2026-11-22T14:37:12Z", "reconcile-20261122T00"),
+        ] {
+            assert_eq!(
+                reconcile_snapshot(hours, at(t)),
+                snapshot,
+                "{hours} h at {t}"
+            );
+        }
         crate::jobs::checked_task_id(
             &ScanJob {
                 owner: "o".into(),
