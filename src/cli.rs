@@ -41,13 +41,47 @@ pub struct TriggerArgs {
     pub wait_timeout_secs: u64,
 }
 
-/// `clawtriage eval`.
+/// `clawtriage eval`: quality figures of the engine on a labelled PR set, and a quality gate.
+///
+/// Exit codes: 0 = figures printed and every given threshold met; 1 = the set could not be
+/// read; 3 = a threshold was missed (each miss is named on stderr).
+///
+/// Example (the CI gate): `clawtriage eval tests/fixtures/datasets/playwright-slice
+/// --min-recall5 0.9 --min-kind-recall5 0.8 --min-precision 0.97 --max-hard-negatives 0
+/// --min-set-precision 0.97`
 #[derive(Args)]
 pub struct EvalArgs {
     /// A PR set folder (prs.jsonl.gz + labels.json).
     #[arg(default_value = "../shared/datasets/playwright-1k")]
     pub dir: PathBuf,
+    /// Engine configuration file (TOML, merged over the built-in one).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Suggestions kept per PR.
+    #[arg(long, default_value_t = 10)]
+    pub top_k: usize,
+    /// List this many missed pairs, false suggestions, trapped hard negatives and imprecise sets.
+    #[arg(long, default_value_t = 0)]
+    pub examples: usize,
+    /// Fail unless recall@5 over all labelled pairs is at least this.
+    #[arg(long)]
+    pub min_recall5: Option<f64>,
+    /// Fail unless recall@5 of every label kind is at least this.
+    #[arg(long)]
+    pub min_kind_recall5: Option<f64>,
+    /// Fail unless the precision of every suggested category is at least this.
+    #[arg(long)]
+    pub min_precision: Option<f64>,
+    /// Fail when more hard-negative pairs than this are suggested.
+    #[arg(long)]
+    pub max_hard_negatives: Option<usize>,
+    /// Fail unless the duplicate-set precision is at least this.
+    #[arg(long)]
+    pub min_set_precision: Option<f64>,
 }
+
+/// Exit code of `clawtriage eval` when a quality threshold is missed.
+pub const EVAL_GATE_FAILED: u8 = 3;
 
 fn progress_line(s: &serde_json::Value) -> String {
     let n = |k: &str| s.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
@@ -193,10 +227,46 @@ pub fn trigger(args: TriggerArgs) -> ExitCode {
 
 /// Runs `clawtriage eval`.
 pub fn eval(args: EvalArgs) -> ExitCode {
-    match crate::eval::run(&args.dir, &crate::eval::EvalOptions::default()) {
+    let mut opts = crate::eval::EvalOptions {
+        top_k: args.top_k,
+        show_examples: args.examples,
+        ..Default::default()
+    };
+    if let Some(path) = &args.config {
+        let parsed = std::fs::read_to_string(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|t| Ok(crate::triage::TriageConfig::from_toml_str(&t)?));
+        match parsed {
+            Ok(cfg) => opts.config = cfg,
+            Err(e) => {
+                eprintln!("clawtriage eval: {}: {e:#}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let gate = crate::eval::Gate {
+        min_recall5: args.min_recall5,
+        min_kind_recall5: args.min_kind_recall5,
+        min_precision: args.min_precision,
+        max_hard_negatives: args.max_hard_negatives,
+        min_set_precision: args.min_set_precision,
+    };
+    match crate::eval::run(&args.dir, &opts) {
         Ok(report) => {
             println!("{report}");
-            ExitCode::SUCCESS
+            if gate.is_empty() {
+                return ExitCode::SUCCESS;
+            }
+            let missed = gate.check(&report);
+            if missed.is_empty() {
+                eprintln!("quality gate: passed");
+                ExitCode::SUCCESS
+            } else {
+                for m in &missed {
+                    eprintln!("quality gate: FAILED: {m}");
+                }
+                ExitCode::from(EVAL_GATE_FAILED)
+            }
         }
         Err(e) => {
             eprintln!("clawtriage eval: {e:#}");

@@ -112,7 +112,9 @@ async fn batches_analysed_in_any_order_agree_with_the_engine() {
         for pass in 0..if shuffle { 2 } else { 1 } {
             for b in &batches {
                 let refs: Vec<(i64, &str)> = b.iter().map(|(n, h)| (*n, h.as_str())).collect();
-                let report = analyse_heads(&app.state, &repo, &refs, v).await.unwrap();
+                let report = analyse_heads(&app.state, &repo, &refs, v, "test", false)
+                    .await
+                    .unwrap();
                 assert!(report.retry.is_empty(), "{report:?}");
                 assert_eq!(report.done.len(), b.len(), "pass {pass}: {report:?}");
             }

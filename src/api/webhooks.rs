@@ -354,6 +354,19 @@ async fn queue_jobs(state: &AppState, delivery: &str, jobs: &DeliveryJobs) -> Ap
         if state.queues.push_analyse(job).await? == PushOutcome::Enqueued {
             queued.analyses += 1;
         }
+        // The head is queued: the first analysis job of the repository to run takes it along
+        // (a burst of deliveries becomes a few batches).
+        match state.pool.get().await {
+            Ok(c) => {
+                let v = Versions::current(&state.triage);
+                if let Err(e) =
+                    analysis::mark_queued(&c, job.repo_id, job.number, &job.head_sha, v).await
+                {
+                    tracing::warn!(delivery, error = %e, "could not mark the head queued");
+                }
+            }
+            Err(e) => tracing::warn!(delivery, error = %e, "could not mark the head queued"),
+        }
     }
     for job in &jobs.scans {
         if crate::jobs::scan::enqueue(state, job, "install", None).await? == PushOutcome::Enqueued {
@@ -538,7 +551,8 @@ async fn pull_request(
             } else {
                 0
             };
-            let needed = again || !matches!(prior.as_deref(), Some("done") | Some("running"));
+            // `queued`: a job for this head is in the queue already.
+            let needed = again || !matches!(prior.as_deref(), Some("done" | "running" | "queued"));
             if needed {
                 job = Some(AnalyseJob {
                     repo_id,

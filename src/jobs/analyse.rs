@@ -95,7 +95,16 @@ pub struct BatchReport {
     pub resume_at: i64,
 }
 
-/// apalis entry point of a webhook's analysis (one head, its own queue).
+/// Heads one webhook analysis job takes along (its own and others queued for the repository).
+pub const WEBHOOK_BATCH: i64 = 50;
+/// A head claimed by a job that has not finished it after this long is claimed again (the
+/// claimer died); well above a webhook batch's duration.
+pub const CLAIM_STALE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// apalis entry point of a webhook's analysis (its own queue, never behind a scan). The job
+/// claims its head and every other head of the repository whose delivery queued it, and
+/// analyses them as one batch: a burst of deliveries becomes a few batches. A job whose head
+/// another job claimed waits for that job to finish it (or to go stale, then claims it).
 pub async fn handle(
     job: AnalyseJob,
     state: Data<AppState>,
@@ -106,8 +115,48 @@ pub async fn handle(
         owner: job.owner.clone(),
         repo: job.repo.clone(),
     };
-    let heads = [(job.number, job.head_sha.clone())];
-    run_job(&state, &repo, &heads, "webhook", &job.job_id(), &attempt).await
+    let v = Versions::current(&state.triage);
+    let job_id = job.job_id();
+    let waited_since = std::time::Instant::now();
+    loop {
+        let claimed = analysis::claim_webhook_heads(
+            &state.pool,
+            job.repo_id,
+            (job.number, &job.head_sha),
+            v,
+            &state.worker,
+            &job_id,
+            CLAIM_STALE,
+            WEBHOOK_BATCH,
+        )
+        .await
+        .map_err(|e| into_apalis_error(e.into(), &attempt, false))?;
+        if !claimed.is_empty() {
+            let mine = claimed
+                .iter()
+                .any(|(n, h)| *n == job.number && *h == job.head_sha);
+            run_job(&state, &repo, &claimed, true, "webhook", &job_id, &attempt).await?;
+            if mine {
+                return Ok(());
+            }
+            continue;
+        }
+        // Done, or another job is on it: wait for that one (bounded: a claim goes stale).
+        let status = {
+            let c = state
+                .pool
+                .get()
+                .await
+                .map_err(|e| into_apalis_error(StoreError::from(e).into(), &attempt, false))?;
+            analysis::analysis_status(&c, job.repo_id, job.number, &job.head_sha, v)
+                .await
+                .map_err(|e| into_apalis_error(e.into(), &attempt, false))?
+        };
+        if status.as_deref() != Some("running") || waited_since.elapsed() > 2 * CLAIM_STALE {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// apalis entry point of a scan's batch.
@@ -126,12 +175,14 @@ pub async fn handle_batch(
         .iter()
         .map(|h| (h.number, h.head_sha.clone()))
         .collect();
+    let job_id = job.job_id();
     run_job(
         &state,
         &repo,
         &heads,
+        false,
         &job.snapshot,
-        &job.job_id(),
+        &job_id,
         &attempt,
     )
     .await
@@ -145,6 +196,7 @@ async fn run_job(
     state: &AppState,
     repo: &RepoRef,
     heads: &[(i64, String)],
+    claimed: bool,
     snapshot: &str,
     job_id: &str,
     attempt: &Attempt,
@@ -157,7 +209,7 @@ async fn run_job(
         tracing::warn!(job = %job_id, error = ?res.err(), "analysis job over its attempts; heads recorded as failed");
         return Err(into_apalis_error(anyhow::anyhow!(msg), attempt, true));
     }
-    let result = analyse_heads(state, repo, &refs, v).await;
+    let result = analyse_heads(state, repo, &refs, v, job_id, claimed).await;
     let last = |permanent: bool| permanent || attempt.current() >= super::MAX_ATTEMPTS;
     match result {
         Ok(report) => {
@@ -245,6 +297,8 @@ pub fn file_changes(files: Vec<crate::github::FileEntry>) -> Vec<FileChange> {
             additions: f.additions,
             deletions: f.deletions,
             patch: f.patch,
+            // GitHub's blob id of the file (binary-file evidence); not read from the API yet.
+            sha: None,
         })
         .collect()
 }
@@ -337,14 +391,17 @@ async fn fetch_diff(
     }
 }
 
-/// Analyses `heads` of one repository (see the module documentation). Errors are returned only
-/// for trouble that concerns the whole batch (Postgres, the disk); a head whose diff cannot be
-/// read is reported in [`BatchReport::retry`] or settled as failed, and the others go on.
+/// Analyses `heads` of one repository for job `job` (see the module documentation); `claimed`
+/// when the job marked them `running` already. Errors are returned only for trouble that
+/// concerns the whole batch (Postgres, the disk); a head whose diff cannot be read is reported in
+/// [`BatchReport::retry`] or settled as failed, and the others go on.
 pub async fn analyse_heads(
     state: &AppState,
     repo: &RepoRef,
     heads: &[(i64, &str)],
     v: Versions,
+    job: &str,
+    claimed: bool,
 ) -> Result<BatchReport, AnalyseError> {
     state.disk.ensure_room().map_err(AnalyseError::DiskLow)?;
     let pool = &state.pool;
@@ -387,8 +444,8 @@ pub async fn analyse_heads(
         }
     }
     let begun: Vec<(i64, &str)> = work.iter().map(|(n, h, _)| (*n, h.as_str())).collect();
-    if !begun.is_empty() {
-        analysis::begin_analyses(pool, repo_id, &begun, v, &state.worker).await?;
+    if !begun.is_empty() && !claimed {
+        analysis::begin_analyses(pool, repo_id, &begun, v, &state.worker, job).await?;
     }
     clock.lap("claim");
 
@@ -490,7 +547,8 @@ pub async fn analyse_heads(
             analysis: &a.analysis,
             encoded: a.encoded.clone().unwrap_or_default(),
             keys: &a.keys,
-            matchable: !a.analysis.is_bot,
+            // Bot PRs pair like any other unless `[bots] scope = "all"`.
+            matchable: !(a.analysis.is_bot && state.triage.excludes_bots_entirely()),
         })
         .collect();
     let written = if index_rows.is_empty() {

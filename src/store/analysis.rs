@@ -179,21 +179,22 @@ pub async fn begin_analyses(
     heads: &[(i64, &str)],
     v: Versions,
     worker: &str,
+    job: &str,
 ) -> StoreResult<()> {
     let c = pool.get().await?;
     let numbers: Vec<i64> = heads.iter().map(|h| h.0).collect();
     let shas: Vec<&str> = heads.iter().map(|h| h.1).collect();
     c.execute(
         "INSERT INTO analysis_runs AS a (repo_id, number, head_sha, signature_version,
-             algorithm_version, config_version, status, attempts, worker)
-         SELECT $1, h.number, h.head_sha, $4, $5, $6, 'running', 1, $7
+             algorithm_version, config_version, status, attempts, worker, claimed_by)
+         SELECT $1, h.number, h.head_sha, $4, $5, $6, 'running', 1, $7, $8
          FROM unnest($2::int8[], $3::text[]) AS h(number, head_sha)
          ORDER BY h.number
          ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
          DO UPDATE SET status = CASE WHEN a.status = 'done' THEN 'done' ELSE 'running' END,
                        attempts = CASE WHEN a.status = 'failed' THEN 1 ELSE a.attempts + 1 END,
                        error = NULL, started_at = now(),
-                       worker = EXCLUDED.worker",
+                       worker = EXCLUDED.worker, claimed_by = EXCLUDED.claimed_by",
         &[
             &repo_id,
             &numbers,
@@ -202,10 +203,112 @@ pub async fn begin_analyses(
             &v.algorithm,
             &v.config,
             &worker,
+            &job,
         ],
     )
     .await?;
     Ok(())
+}
+
+/// Marks a webhook's head `queued` once its analysis job is in the queue (unless it is being
+/// analysed or done already): the first analysis job of the repository to run takes it along.
+pub async fn mark_queued(
+    c: &impl GenericClient,
+    repo_id: i64,
+    number: i64,
+    head_sha: &str,
+    v: Versions,
+) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO analysis_runs AS a (repo_id, number, head_sha, signature_version,
+             algorithm_version, config_version, status, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0)
+         ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
+         DO UPDATE SET status = 'queued', attempts = 0, started_at = now(), error = NULL
+         WHERE a.status = 'failed'",
+        &[&repo_id, &number, &head_sha, &v.signature, &v.algorithm, &v.config],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Claims heads for the webhook analysis job `job`, in one statement: its own head (unless it
+/// is done, or being analysed by another job that started less than `stale` ago), and up to
+/// `limit - 1` other heads of the repository marked `queued`, oldest first (skipping rows
+/// another claimer holds). Claimed heads are `running` with their attempt counted. Returns the
+/// claimed heads, ascending.
+#[allow(clippy::too_many_arguments)]
+pub async fn claim_webhook_heads(
+    pool: &Pool,
+    repo_id: i64,
+    own: (i64, &str),
+    v: Versions,
+    worker: &str,
+    job: &str,
+    stale: std::time::Duration,
+    limit: i64,
+) -> StoreResult<Vec<(i64, String)>> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    let secs = stale.as_secs_f64();
+    // The own head first: it may have no row yet (its delivery could not mark it).
+    let own_claimed = tx
+        .query_opt(
+            "INSERT INTO analysis_runs AS a (repo_id, number, head_sha, signature_version,
+                 algorithm_version, config_version, status, attempts, worker, claimed_by)
+             VALUES ($1, $2, $3, $4, $5, $6, 'running', 1, $7, $8)
+             ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
+             DO UPDATE SET status = 'running',
+                 attempts = CASE WHEN a.status = 'failed' THEN 1 ELSE a.attempts + 1 END,
+                 worker = EXCLUDED.worker, claimed_by = EXCLUDED.claimed_by,
+                 started_at = now(), error = NULL
+             WHERE a.status IN ('queued', 'failed')
+                OR (a.status = 'running' AND (a.claimed_by = $8
+                                              OR a.started_at < now() - make_interval(secs => $9)))
+             RETURNING number",
+            &[
+                &repo_id,
+                &own.0,
+                &own.1,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+                &worker,
+                &job,
+                &secs,
+            ],
+        )
+        .await?
+        .is_some();
+    let others = tx
+        .query(
+            "UPDATE analysis_runs a SET status = 'running', attempts = a.attempts + 1,
+                 worker = $5, claimed_by = $6, started_at = now(), error = NULL
+             WHERE a.analysis_id IN (
+                 SELECT q.analysis_id FROM analysis_runs q
+                 WHERE q.repo_id = $1 AND q.status = 'queued' AND q.signature_version = $2
+                   AND q.algorithm_version = $3 AND q.config_version = $4
+                 ORDER BY q.started_at, q.analysis_id LIMIT $7 FOR UPDATE SKIP LOCKED)
+             RETURNING a.number, a.head_sha",
+            &[
+                &repo_id,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+                &worker,
+                &job,
+                &(limit - 1).max(0),
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    let mut out: Vec<(i64, String)> = others.iter().map(|r| (r.get(0), r.get(1))).collect();
+    if own_claimed {
+        out.push((own.0, own.1.to_string()));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// One analysed head to index.
@@ -502,7 +605,7 @@ pub async fn load_signatures(
              CROSS JOIN LATERAL (
                  SELECT s.head_sha, s.signature FROM pr_signatures s
                  WHERE s.repo_id = $1 AND s.number = q.number AND s.head_sha = p.head_sha
-                   AND s.signature_version = $2 AND s.config_version = $3 AND NOT s.is_bot
+                   AND s.signature_version = $2 AND s.config_version = $3
                  LIMIT 1) s
              ORDER BY q.number",
             &[&repo_id, &v.signature, &v.config, &numbers],

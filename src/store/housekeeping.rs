@@ -89,8 +89,9 @@ pub async fn reap(pool: &Pool, stale: std::time::Duration) -> StoreResult<Reaped
     let rows = tx
         .query(
             "UPDATE analysis_runs SET status = 'failed', finished_at = now(),
-                 error = 'abandoned: still running long after any job could have ended'
-             WHERE status = 'running' AND started_at < now() - make_interval(secs => $1)
+                 error = 'abandoned: still running (or queued) long after any job could have ended'
+             WHERE status IN ('running', 'queued')
+               AND started_at < now() - make_interval(secs => $1)
              RETURNING repo_id, number, head_sha",
             &[&secs],
         )
