@@ -143,6 +143,16 @@ async fn index_key_count(c: &tokio_postgres::Client, number: i64, key: &str) -> 
     .get(0)
 }
 
+/// The first column of a query's rows, as text.
+async fn texts(c: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    c.query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 async fn wait_analysed(c: &tokio_postgres::Client, number: i64, head: &str) {
     wait_for(
         &format!("analysis of #{number} at {head}"),
@@ -1097,17 +1107,12 @@ async fn a_delivery_whose_jobs_were_not_queued_is_queued_by_the_sweeper_or_a_red
     .await;
     assert_eq!(queued, 2);
     wait_analysed(&c, 70, &head).await;
-    let outcomes: Vec<String> = c
-        .query(
-            "SELECT outcome || ':' || (jobs IS NULL)::text FROM webhook_deliveries
-             WHERE delivery_id IN ('r-1', 'r-i') ORDER BY delivery_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let outcomes = texts(
+        &c,
+        "SELECT outcome || ':' || (jobs IS NULL)::text FROM webhook_deliveries
+         WHERE delivery_id IN ('r-1', 'r-i') ORDER BY delivery_id",
+    )
+    .await;
     assert_eq!(outcomes, ["queued:true", "done:true"]);
     let scan: i64 = c
         .query_one(
@@ -1316,16 +1321,11 @@ async fn a_captured_delivery_replayed_under_fresh_ids_changes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(scans, 1, "one install scan, not three");
-    let ids: Vec<String> = c
-        .query(
-            "SELECT delivery_id FROM webhook_deliveries ORDER BY delivery_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let ids = texts(
+        &c,
+        "SELECT delivery_id FROM webhook_deliveries ORDER BY delivery_id",
+    )
+    .await;
     assert_eq!(ids, ["cap-1", "cap-4"]);
     app.stop().await;
 }
