@@ -64,6 +64,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         cache: Arc::new(crate::cache::ResultsCache::new(Duration::from_secs(30))),
         trigger_limiter: Arc::new(crate::api::ops::trigger_limiter()),
         metrics: Arc::new(crate::metrics::Metrics::new()),
+        feedback_limiter: Arc::new(crate::api::results::feedback_limiter()),
         worker: Arc::from(jobs::worker_name("app")),
         disk: Arc::new(crate::disk::DiskWatch::new(
             &config.data_root,
@@ -102,6 +103,39 @@ async fn prune(state: &AppState) {
         ),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "settling abandoned work failed"),
+    }
+}
+
+/// Period of the upkeep loop.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// One pass of the upkeep loop (tick `tick`, one every [`UPKEEP_EVERY`]). Every tick: the data
+/// disk is measured, so a filling volume is logged even when nobody asks for health (the watch
+/// logs only when its state changes), and the trigger limiter forgets idle clients (its map would
+/// otherwise grow with every address ever seen). Every minute in app and hybrid modes: webhook
+/// deliveries whose jobs never reached the queue are queued. Every 10 minutes in those modes:
+/// installed repositories get their reconciliation scan once per RECONCILE_HOURS. A minute after
+/// start, then hourly: old delivery ids, finished scans and unused cache entries are pruned.
+pub async fn upkeep(state: &AppState, tick: u64) {
+    if let Err(e) = state.disk.check() {
+        tracing::warn!(error = %e, "disk check failed");
+    }
+    crate::api::forget_idle_clients(&state.trigger_limiter);
+    crate::api::forget_idle_clients(&state.feedback_limiter);
+    if state.config.github_mode.uses_app() {
+        if tick % 2 == 1
+            && let Err(e) =
+                crate::api::webhooks::requeue_pending(state, crate::api::webhooks::SWEEP_AFTER_SECS)
+                    .await
+        {
+            tracing::warn!(error = %e.message, "pending webhook deliveries not queued yet");
+        }
+        if tick % 20 == 3 {
+            jobs::cron::reconcile(state, chrono::Utc::now()).await;
+        }
+    }
+    if tick % 120 == 2 {
+        prune(state).await;
     }
 }
 
@@ -190,25 +224,24 @@ pub async fn run(
     let catch_up_state = state.clone();
     tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
 
-    // Upkeep: the data disk is measured every 30 s, so a filling volume is logged even when
-    // nobody asks for health (the watch logs only when its state changes); old delivery ids,
-    // finished scans and unused cache entries are pruned a minute after start, then hourly.
+    if config.github_mode.uses_app() && config.github_allowed_accounts.is_empty() {
+        tracing::warn!(
+            "GITHUB_ALLOWED_ACCOUNTS is not set: whoever installs the GitHub App gets their repositories mirrored and scanned; list the accounts to serve"
+        );
+    }
+
+    // Upkeep (see `upkeep`).
     let upkeep_state = state.clone();
     let mut upkeep_stop = rx.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut tick = tokio::time::interval(UPKEEP_EVERY);
         let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = upkeep_stop.wait_for(|v| *v) => break,
             }
-            if let Err(e) = upkeep_state.disk.check() {
-                tracing::warn!(error = %e, "disk check failed");
-            }
-            if ticks % 120 == 2 {
-                prune(&upkeep_state).await;
-            }
+            upkeep(&upkeep_state, ticks).await;
             ticks += 1;
         }
     });

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::{App, FakeGithub, Services, settings};
 use serde_json::json;
 
-const TOKEN: &str = "dash-e2e-token";
+const TOKEN: &str = "dash-e2e-token-0123456789abcdef0123456789";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn missing_tools(root: &Path) -> Option<String> {
@@ -111,7 +111,7 @@ async fn the_dashboard_works_in_a_real_browser() {
         .arg(&shots)
         .env("CHROMIUM_PATH", CHROMIUM)
         // Lets the script start a second scan and watch it live on the scans view.
-        .env("OPS_TOKEN", "ops-token-for-tests")
+        .env("OPS_TOKEN", "ops-token-for-tests-0123456789abcdef")
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .spawn()

@@ -206,7 +206,7 @@ async fn a_job_whose_worker_is_killed_mid_run_is_completed_after_restart() {
     let base = format!("http://127.0.0.1:{port}");
     let r = http
         .post(format!("{base}/api/ops/public-scan"))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "o", "repo": "r", "snapshot": "crash"}))
         .send()
         .await
@@ -397,7 +397,7 @@ async fn errors_are_json_and_unknown_api_routes_are_json_404s() {
     let r = app
         .http
         .post(app.url("/api/ops/public-scan"))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .header("content-type", "application/json")
         .body(format!(r#"{{"owner":"o","repo":"r","snapshot":"{big}"}}"#))
         .send()

@@ -61,30 +61,12 @@ fn require_ops(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-/// Per-client limiter of the trigger.
-pub type TriggerLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
-
 /// Trigger calls allowed per client and minute (a burst of this many, refilled evenly).
 pub const TRIGGER_CALLS_PER_MINUTE: u32 = 10;
 
 /// The limiter the appliance starts with.
-pub fn trigger_limiter() -> TriggerLimiter {
-    let per_minute =
-        std::num::NonZeroU32::new(TRIGGER_CALLS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
-    governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute))
-}
-
-/// The client a request comes from: Fly's proxy sets `Fly-Client-IP` (trusted only on Fly,
-/// where the proxy always overwrites it); elsewhere the TCP peer.
-fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> std::net::IpAddr {
-    let on_fly = std::env::var_os("FLY_APP_NAME").is_some();
-    headers
-        .get("fly-client-ip")
-        .filter(|_| on_fly)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .or(peer.map(|p| p.ip()))
-        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+pub fn trigger_limiter() -> super::ClientLimiter {
+    super::client_limiter(TRIGGER_CALLS_PER_MINUTE)
 }
 
 /// Refuses a client over its trigger budget (checked before the token, so that guessing tokens
@@ -94,20 +76,13 @@ fn check_rate(
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
 ) -> ApiResult<()> {
-    let ip = client_ip(headers, peer);
-    match state.trigger_limiter.check_key(&ip) {
-        Ok(()) => Ok(()),
-        Err(_) => {
-            tracing::warn!(client = %ip, "ops trigger rate limit hit");
-            Err(ApiError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                code: "rate_limited",
-                message: format!(
-                    "at most {TRIGGER_CALLS_PER_MINUTE} trigger calls per minute per client; try again shortly"
-                ),
-            })
-        }
-    }
+    super::check_client_rate(
+        &state.trigger_limiter,
+        headers,
+        peer,
+        TRIGGER_CALLS_PER_MINUTE,
+        "trigger calls",
+    )
 }
 
 /// `POST /api/ops/public-scan`.

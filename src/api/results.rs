@@ -668,17 +668,34 @@ pub struct FeedbackBody {
     pub note: Option<String>,
 }
 
+/// Feedback writes allowed per client and minute (a set verdict writes up to 19,900 pair rows).
+pub const FEEDBACK_WRITES_PER_MINUTE: u32 = 60;
+
+/// The feedback limiter the appliance starts with.
+pub fn feedback_limiter() -> super::ClientLimiter {
+    super::client_limiter(FEEDBACK_WRITES_PER_MINUTE)
+}
+
 /// `POST /api/repos/{repoId}/feedback`.
 #[utoipa::path(post, path = "/repos/{repo_id}/feedback", tag = "results",
     params(("repo_id" = i64, Path, description = "repository id")),
     request_body = FeedbackBody,
-    responses((status = 201, body = FeedbackRow), (status = 400), (status = 401), (status = 404)))]
+    responses((status = 201, body = FeedbackRow), (status = 400), (status = 401), (status = 404),
+              (status = 429, description = "over the per-client rate limit")))]
 pub async fn post_feedback(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     path: Result<Path<i64>, PathRejection>,
     body: Result<Json<FeedbackBody>, JsonRejection>,
 ) -> ApiResult<Response> {
+    super::check_client_rate(
+        &state.feedback_limiter,
+        &headers,
+        peer.map(|c| (c.0).0),
+        FEEDBACK_WRITES_PER_MINUTE,
+        "feedback writes",
+    )?;
     require_dashboard(&state, &headers)?;
     let repo_id = repo_path(path)?;
     let Json(b) = body?;

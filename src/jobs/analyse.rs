@@ -350,6 +350,9 @@ struct Fetched {
     head_sha: String,
     source: &'static str,
     input: PrInput,
+    /// What the mirror left out (files over its blob limit, a diff cut at its cap): recorded
+    /// with the analysis, which then counts as done, so a hostile PR is never retried for it.
+    notes: Vec<String>,
 }
 
 /// One head through the engine.
@@ -362,6 +365,9 @@ struct Analysed {
     encoded: Result<Vec<u8>, String>,
 }
 
+/// A head's files, where they came from, and what the mirror left out.
+type Diff = (Vec<crate::github::FileEntry>, &'static str, Vec<String>);
+
 /// Reads one head's diff: from the mirror when it has the head, else from the REST files
 /// endpoint. `Ok(None)` when the PR is gone from GitHub.
 async fn fetch_diff(
@@ -371,10 +377,10 @@ async fn fetch_diff(
     head_sha: &str,
     base_ref: &str,
     stats: &CallStats,
-) -> Result<Option<(Vec<crate::github::FileEntry>, &'static str)>, GithubError> {
+) -> Result<Option<Diff>, GithubError> {
     if let Some(m) = &state.mirror {
         match m.diff(&repo.owner, &repo.repo, head_sha, base_ref).await {
-            Ok(files) => return Ok(Some((files, "mirror"))),
+            Ok(d) => return Ok(Some((d.files, "mirror", d.degraded))),
             Err(e) => {
                 tracing::debug!(number, error = %e, "mirror diff unavailable; using REST")
             }
@@ -385,7 +391,7 @@ async fn fetch_diff(
         .list_files(&repo.owner, &repo.repo, number, stats)
         .await
     {
-        Ok(files) => Ok(Some((files, "rest"))),
+        Ok(files) => Ok(Some((files, "rest", Vec::new()))),
         Err(GithubError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
@@ -464,7 +470,7 @@ pub async fn analyse_heads(
     let mut inputs = Vec::new();
     for (number, head_sha, pr, r) in fetched {
         match r {
-            Ok(Some((files, source))) => inputs.push(Fetched {
+            Ok(Some((files, source, notes))) => inputs.push(Fetched {
                 number,
                 input: PrInput {
                     number: number as u64,
@@ -477,6 +483,7 @@ pub async fn analyse_heads(
                 },
                 head_sha,
                 source,
+                notes,
             }),
             Ok(None) => settled.push((
                 number,
@@ -510,7 +517,8 @@ pub async fn analyse_heads(
     // 3. The engine, on every core.
     let cfg = state.triage.clone();
     let analysed: Vec<Analysed> = on_cores(inputs, move |f: Fetched| {
-        let analysis = triage::analyse(&f.input, &cfg);
+        let mut analysis = triage::analyse(&f.input, &cfg);
+        analysis.degraded.extend(f.notes);
         let keys = triage::index_keys(&analysis.signature, &cfg);
         let encoded = analysis::encode_signature(&analysis.signature).map_err(|e| e.to_string());
         Analysed {

@@ -426,6 +426,22 @@ pub fn worker_name(kind: &str) -> String {
     )
 }
 
+/// Pause before a stopped worker is restarted, so a Redis outage does not spin.
+const RESTART_PAUSE: Duration = Duration::from_millis(250);
+
+/// Waits `pause` inside apalis' restart callback, which is synchronous and runs on a runtime
+/// thread. On a multi-thread runtime (`serve`) the thread is handed over first, so every other
+/// task (HTTP requests, other workers) keeps running meanwhile; a current-thread runtime (the
+/// in-process test harness) has no other thread to hand over to and simply waits.
+pub fn pause_before_restart(pause: Duration) {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| std::thread::sleep(pause))
+        }
+        _ => std::thread::sleep(pause),
+    }
+}
+
 /// Turns a handler error into what apalis should do with it: retry (with backoff, then again
 /// from Redis) while attempts remain, give up (`AbortError`) after [`MAX_ATTEMPTS`] or for
 /// errors that retrying cannot fix.
@@ -479,7 +495,7 @@ pub async fn run_workers(
         // outage does not spin. Without this the HTTP side would live on with no workers.
         .should_restart(|ctx, err| {
             tracing::warn!(worker = %ctx.name(), error = %err, "worker stopped; restarting it");
-            std::thread::sleep(Duration::from_millis(250));
+            pause_before_restart(RESTART_PAUSE);
             true
         })
         .on_event(move |ctx, event| match event {
@@ -598,6 +614,39 @@ mod tests {
         };
         assert_eq!(c.job_id(), "check:o/r:42:0123abc:588000123");
         checked_task_id(&c.job_id()).unwrap();
+    }
+
+    #[test]
+    fn the_restart_pause_lets_other_tasks_run() {
+        // One worker thread: a pause that blocked it would stop the ticker below.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ticks = Arc::new(AtomicI64::new(0));
+        let t = ticks.clone();
+        let during = rt.block_on(async move {
+            tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let ticks2 = ticks.clone();
+            tokio::spawn(async move {
+                let before = ticks2.load(Ordering::Relaxed);
+                pause_before_restart(Duration::from_millis(300));
+                ticks2.load(Ordering::Relaxed) - before
+            })
+            .await
+            .unwrap()
+        });
+        assert!(
+            during >= 10,
+            "other tasks stalled during the pause: {during} ticks"
+        );
     }
 
     #[test]

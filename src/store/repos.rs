@@ -198,25 +198,54 @@ pub async fn upsert_listed_pulls(
     Ok(n)
 }
 
-/// Marks open PRs that are not in `still_open` as closed (they left the open list) and drops
-/// their index rows so they stop matching. Returns how many were closed.
+/// The database's clock. A scan notes it before listing, and compares it with `last_seen_at`,
+/// which the same clock stamps whenever a PR row is written (by a scan or a webhook).
+pub async fn db_now(c: &impl GenericClient) -> StoreResult<DateTime<Utc>> {
+    Ok(c.query_one("SELECT now()", &[]).await?.get(0))
+}
+
+/// Open PRs of the repository that a complete listing did not show and that nothing wrote
+/// since `since` (the listing's start): the ones that may have closed. A PR a webhook stored
+/// while the listing ran is not among them.
+pub async fn vanished_candidates(
+    c: &impl GenericClient,
+    repo_id: i64,
+    listed: &[i64],
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<i64>> {
+    let rows = c
+        .query(
+            "SELECT number FROM pull_requests
+             WHERE repo_id = $1 AND state = 'open' AND NOT (number = ANY($2))
+               AND last_seen_at < $3
+             ORDER BY number",
+            &[&repo_id, &listed, &since],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Marks `numbers` closed (GitHub no longer knows them) unless something wrote them since
+/// `since`, and drops their index rows so they stop matching. Returns how many were closed.
 pub async fn close_vanished(
     c: &impl GenericClient,
     repo_id: i64,
-    still_open: &[i64],
+    numbers: &[i64],
+    since: DateTime<Utc>,
 ) -> StoreResult<u64> {
     let closed = c
         .execute(
             "UPDATE pull_requests SET state = 'closed', closed_at = COALESCE(closed_at, now())
-             WHERE repo_id = $1 AND state = 'open' AND NOT (number = ANY($2))",
-            &[&repo_id, &still_open],
+             WHERE repo_id = $1 AND state = 'open' AND number = ANY($2) AND last_seen_at < $3",
+            &[&repo_id, &numbers, &since],
         )
         .await?;
     if closed > 0 {
         c.execute(
             "DELETE FROM index_keys k USING pull_requests p
-             WHERE k.repo_id = $1 AND p.repo_id = k.repo_id AND p.number = k.number AND p.state <> 'open'",
-            &[&repo_id],
+             WHERE k.repo_id = $1 AND p.repo_id = k.repo_id AND p.number = k.number
+               AND p.state <> 'open' AND k.number = ANY($2)",
+            &[&repo_id, &numbers],
         )
         .await?;
     }

@@ -1,5 +1,7 @@
 //! A fake GitHub REST API on loopback, faithful to what the appliance relies on: `Link`
-//! pagination with `per_page`, `x-ratelimit-*` headers and a primary budget that resets,
+//! pagination with `per_page` whose next links point at `/repositories/{id}/...` (as GitHub's
+//! do), private repositories that answer 404 to any request without their installation token,
+//! `x-ratelimit-*` headers and a primary budget that resets,
 //! `ETag` / `If-None-Match` → 304 (free of budget), secondary limits (403 or 429 + `retry-after`),
 //! injected 5xx, 404 for deleted PRs, and requests that hang until released. Every request is
 //! logged so tests can count API calls by kind.
@@ -29,6 +31,9 @@ pub struct FakeRepo {
     pub pulls: Vec<Value>,
     /// `/pulls/{n}/files` per PR.
     pub files: BTreeMap<i64, Vec<Value>>,
+    /// A private repository: every request about it needs an installation token (`ghs_`);
+    /// without one GitHub answers 404.
+    pub private: bool,
 }
 
 /// What the fake does besides answering.
@@ -48,6 +53,12 @@ pub struct Faults {
     /// When the primary budget is about to run out, move its reset this many seconds ahead
     /// (once; the budget then refills to `rate_limit` with the usual `reset_after_secs`).
     pub reset_soon_when_exhausted: Option<i64>,
+    /// After answering this page of an open-PR listing, close these PRs (in every repository):
+    /// later pages then shift, as GitHub's do when PRs close during a listing.
+    pub close_after_list_page: Option<(usize, Vec<i64>)>,
+    /// `Link` headers point at this origin instead of the fake's own (a hostile or broken
+    /// proxy): the client must not follow them, nor send its token there.
+    pub link_origin: Option<String>,
 }
 
 /// Logged request.
@@ -100,6 +111,18 @@ pub struct Inner {
     pub app: AppFake,
     /// Every request received, answered or not: (method, path).
     pub seen: Vec<(String, String)>,
+    /// GitHub's numeric repository ids (`/repositories/{id}/...`), to `owner/name` as added.
+    pub repo_ids: BTreeMap<i64, String>,
+}
+
+impl Inner {
+    /// GitHub's numeric id of the repository `owner/name` (lowercase key).
+    pub fn id_of(&self, key: &str) -> Option<i64> {
+        self.repo_ids
+            .iter()
+            .find(|(_, name)| name.to_lowercase() == key)
+            .map(|(id, _)| *id)
+    }
 }
 
 /// Handle to a running fake.
@@ -137,13 +160,20 @@ impl FakeGithub {
                 next_check_run_id: 1000,
                 ..Default::default()
             },
+            repo_ids: BTreeMap::new(),
         }));
         let app = Router::new()
             .route("/repos/{owner}/{repo}", get(get_repo))
             .route("/repos/{owner}/{repo}/pulls", get(list_pulls))
+            .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
             .route(
                 "/repos/{owner}/{repo}/pulls/{number}/files",
                 get(list_files),
+            )
+            .route("/repositories/{id}/pulls", get(list_pulls_by_id))
+            .route(
+                "/repositories/{id}/pulls/{number}/files",
+                get(list_files_by_id),
             )
             .route("/rate_limit", get(rate_limit))
             .route(
@@ -186,10 +216,23 @@ impl FakeGithub {
     }
 
     pub fn add_repo(&self, owner: &str, name: &str, repo: FakeRepo) {
-        self.inner.lock().unwrap().repos.insert(
-            format!("{}/{}", owner.to_lowercase(), name.to_lowercase()),
-            repo,
-        );
+        let key = format!("{}/{}", owner.to_lowercase(), name.to_lowercase());
+        let mut g = self.inner.lock().unwrap();
+        if g.id_of(&key).is_none() {
+            let id = 100_000 + g.repo_ids.len() as i64 + 1;
+            g.repo_ids.insert(id, format!("{owner}/{name}"));
+        }
+        g.repos.insert(key, repo);
+    }
+
+    /// GitHub's numeric id of a repository added with [`FakeGithub::add_repo`].
+    pub fn repo_id(&self, owner: &str, name: &str) -> i64 {
+        let key = format!("{}/{}", owner.to_lowercase(), name.to_lowercase());
+        self.inner
+            .lock()
+            .unwrap()
+            .id_of(&key)
+            .expect("a repository added to the fake")
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
@@ -305,6 +348,31 @@ async fn record_request(
     next.run(req).await
 }
 
+/// `n` open PRs #1..=n, each changing one production file of its own.
+pub fn synthetic_repo(n: i64) -> FakeRepo {
+    let mut repo = FakeRepo {
+        default_branch: "main".into(),
+        ..Default::default()
+    };
+    for i in 1..=n {
+        let patch = format!(
+            "@@ -1,3 +1,4 @@\n import {{ thing }} from './thing';\n+export function feature{i}(x: number) {{ return thing(x) * {i}; }}\n const a = 1;\n const b = 2;\n"
+        );
+        let (pr, files) = simple_pr(
+            i,
+            &format!("{i:040x}"),
+            &format!("feature {i}"),
+            vec![
+                serde_json::json!({"filename": format!("src/feature{i}.ts"), "status": "modified",
+                "additions": 1, "deletions": 0, "changes": 1, "patch": patch}),
+            ],
+        );
+        repo.files.insert(i, files);
+        repo.pulls.push(pr);
+    }
+    repo
+}
+
 fn json_response(status: StatusCode, body: &Value, extra: &HeaderMap) -> Response {
     let bytes = serde_json::to_vec(body).unwrap();
     let mut resp = Response::new(Body::from(bytes));
@@ -334,7 +402,7 @@ async fn answer(
     inner: &Arc<Mutex<Inner>>,
     path: String,
     headers: &HeaderMap,
-    produce: impl FnOnce(&Inner) -> Result<(Value, Option<String>), StatusCode>,
+    produce: impl FnOnce(&Inner, Option<&str>) -> Result<(Value, Option<String>), StatusCode>,
 ) -> Response {
     // Hanging requests wait outside the lock.
     loop {
@@ -420,7 +488,7 @@ async fn answer(
         );
         rl.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
     };
-    let produced = produce(&g);
+    let produced = produce(&g, auth.as_deref());
     // A 304 costs no budget; everything else does.
     if let Ok((body, _)) = &produced {
         let etag = etag_of(&serde_json::to_vec(body).unwrap());
@@ -466,27 +534,50 @@ async fn answer(
     }
 }
 
+/// A repository as the caller may see it: 404 for a private one without an installation token.
+fn visible<'a>(g: &'a Inner, key: &str, auth: Option<&str>) -> Result<&'a FakeRepo, StatusCode> {
+    let r = g.repos.get(key).ok_or(StatusCode::NOT_FOUND)?;
+    if r.private && !is_installation_token(auth) {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    Ok(r)
+}
+
+fn repo_key(owner: &str, repo: &str) -> String {
+    format!("{}/{}", owner.to_lowercase(), repo.to_lowercase())
+}
+
+/// `owner` and `repo` of a repository id, as GitHub resolves `/repositories/{id}`.
+fn by_id(inner: &Arc<Mutex<Inner>>, id: i64) -> Option<(String, String)> {
+    let g = inner.lock().unwrap();
+    let (o, r) = g.repo_ids.get(&id)?.split_once('/')?;
+    Some((o.to_string(), r.to_string()))
+}
+
 async fn get_repo(
     State(inner): State<Arc<Mutex<Inner>>>,
     UrlPath((owner, repo)): UrlPath<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let path = format!("/repos/{owner}/{repo}");
-    let key = format!("{}/{}", owner.to_lowercase(), repo.to_lowercase());
-    answer(&inner, path, &headers, |g| {
-        let r = g.repos.get(&key).ok_or(StatusCode::NOT_FOUND)?;
+    let key = repo_key(&owner, &repo);
+    answer(&inner, path, &headers, |g, auth| {
+        let r = visible(g, &key, auth)?;
         Ok((
             serde_json::json!({"name": repo, "full_name": format!("{owner}/{repo}"),
-                "default_branch": r.default_branch, "owner": {"login": owner, "type": "Organization"}}),
+                "default_branch": r.default_branch, "private": r.private,
+                "owner": {"login": owner, "type": "Organization"}}),
             None,
         ))
     })
     .await
 }
 
+/// One page of `items`, with GitHub's `Link` header: its URLs name the repository by id
+/// (`{base}/repositories/{id}{rest}?...`), whatever URL the first page was asked by.
 fn paginate(
     base: &str,
-    path: &str,
+    link_path: &str,
     extra_query: &str,
     items: &[&Value],
     page: usize,
@@ -504,7 +595,7 @@ fn paginate(
         .map(|v| (*v).clone())
         .collect();
     let mut links = Vec::new();
-    let url = |p: usize| format!("<{base}{path}?{extra_query}per_page={per_page}&page={p}>");
+    let url = |p: usize| format!("<{base}{link_path}?{extra_query}per_page={per_page}&page={p}>");
     if page < pages {
         links.push(format!("{}; rel=\"next\"", url(page + 1)));
         links.push(format!("{}; rel=\"last\"", url(pages)));
@@ -519,20 +610,48 @@ fn paginate(
     )
 }
 
+fn page_query(q: &BTreeMap<String, String>) -> (usize, usize) {
+    let page = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let per_page = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    (page, per_page)
+}
+
 async fn list_pulls(
     State(inner): State<Arc<Mutex<Inner>>>,
     UrlPath((owner, repo)): UrlPath<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    pulls_page(&inner, &owner, &repo, &q, &headers).await
+}
+
+async fn list_pulls_by_id(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath(id): UrlPath<i64>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    match by_id(&inner, id) {
+        Some((owner, repo)) => pulls_page(&inner, &owner, &repo, &q, &headers).await,
+        None => not_found(),
+    }
+}
+
+/// A page of open PRs. Logged as `/repos/{owner}/{repo}/pulls?page=N` whichever URL asked.
+async fn pulls_page(
+    inner: &Arc<Mutex<Inner>>,
+    owner: &str,
+    repo: &str,
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
     let path = format!("/repos/{owner}/{repo}/pulls");
-    let key = format!("{}/{}", owner.to_lowercase(), repo.to_lowercase());
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    let key = repo_key(owner, repo);
+    let (page, per_page) = page_query(q);
     let desc = q.get("direction").map(|d| d == "desc").unwrap_or(true);
     let log_path = format!("{path}?page={page}");
-    answer(&inner, log_path, &headers, |g| {
-        let r = g.repos.get(&key).ok_or(StatusCode::NOT_FOUND)?;
+    let resp = answer(inner, log_path, headers, |g, auth| {
+        let r = visible(g, &key, auth)?;
         let mut items: Vec<&Value> = r.pulls.iter().filter(|p| p["state"] == "open").collect();
         items.sort_by(|a, b| {
             fn k(v: &Value) -> (&str, i64) {
@@ -551,7 +670,53 @@ async fn list_pulls(
             "state=open&sort=created&direction={}&",
             if desc { "desc" } else { "asc" }
         );
-        Ok(paginate(&g.base, &path, &extra, &items, page, per_page))
+        let id = g.id_of(&key).unwrap_or(0);
+        Ok(paginate(
+            g.faults.link_origin.as_deref().unwrap_or(&g.base),
+            &format!("/repositories/{id}/pulls"),
+            &extra,
+            &items,
+            page,
+            per_page,
+        ))
+    })
+    .await;
+    let mut g = inner.lock().unwrap();
+    if g.faults
+        .close_after_list_page
+        .as_ref()
+        .is_some_and(|(p, _)| *p == page)
+        && let Some((_, numbers)) = g.faults.close_after_list_page.take()
+    {
+        for r in g.repos.values_mut() {
+            for pr in r.pulls.iter_mut() {
+                if numbers.contains(&pr["number"].as_i64().unwrap_or(0)) {
+                    pr["state"] = "closed".into();
+                    pr["closed_at"] = "2026-02-02T10:00:00Z".into();
+                    pr["updated_at"] = "2026-02-02T10:00:00Z".into();
+                }
+            }
+        }
+    }
+    resp
+}
+
+/// `GET /repos/{owner}/{repo}/pulls/{number}`: the PR in any state.
+async fn get_pull(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/pulls/{number}");
+    let key = repo_key(&owner, &repo);
+    answer(&inner, path, &headers, |g, auth| {
+        let r = visible(g, &key, auth)?;
+        let pr = r
+            .pulls
+            .iter()
+            .find(|p| p["number"].as_i64() == Some(number))
+            .ok_or(StatusCode::NOT_FOUND)?;
+        Ok((pr.clone(), None))
     })
     .await
 }
@@ -562,25 +727,64 @@ async fn list_files(
     Query(q): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    files_page(&inner, &owner, &repo, number, &q, &headers).await
+}
+
+async fn list_files_by_id(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((id, number)): UrlPath<(i64, i64)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    match by_id(&inner, id) {
+        Some((owner, repo)) => files_page(&inner, &owner, &repo, number, &q, &headers).await,
+        None => not_found(),
+    }
+}
+
+/// A page of a PR's files. Logged as `/repos/{owner}/{repo}/pulls/{n}/files?page=N`.
+async fn files_page(
+    inner: &Arc<Mutex<Inner>>,
+    owner: &str,
+    repo: &str,
+    number: i64,
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
     let path = format!("/repos/{owner}/{repo}/pulls/{number}/files");
-    let key = format!("{}/{}", owner.to_lowercase(), repo.to_lowercase());
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    let key = repo_key(owner, repo);
+    let (page, per_page) = page_query(q);
     let log_path = format!("{path}?page={page}");
-    answer(&inner, log_path, &headers, |g| {
+    answer(inner, log_path, headers, |g, auth| {
         if g.faults.deleted.contains(&number) {
             return Err(StatusCode::NOT_FOUND);
         }
-        let r = g.repos.get(&key).ok_or(StatusCode::NOT_FOUND)?;
+        let r = visible(g, &key, auth)?;
         let files: Vec<&Value> = r
             .files
             .get(&number)
             .ok_or(StatusCode::NOT_FOUND)?
             .iter()
             .collect();
-        Ok(paginate(&g.base, &path, "", &files, page, per_page))
+        let id = g.id_of(&key).unwrap_or(0);
+        Ok(paginate(
+            g.faults.link_origin.as_deref().unwrap_or(&g.base),
+            &format!("/repositories/{id}/pulls/{number}/files"),
+            "",
+            &files,
+            page,
+            per_page,
+        ))
     })
     .await
+}
+
+fn not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"message": "Not Found"}),
+        &HeaderMap::new(),
+    )
 }
 
 async fn rate_limit(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
