@@ -247,6 +247,20 @@ pub struct Settings {
     /// Prefix of the Redis queue names (two appliances may share one Redis with different ones).
     #[arg(long, env = "QUEUE_PREFIX", default_value = "clawtriage")]
     pub queue_prefix: String,
+    /// URL that new and grown duplicate sets are posted to (Slack-compatible JSON, signed).
+    #[arg(long, env = "NOTIFY_WEBHOOK_URL")]
+    pub notify_webhook_url: Option<String>,
+    /// Secret that signs outgoing webhooks (`X-ClawTriage-Signature-256`); required with the URL.
+    #[arg(long, env = "NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub notify_webhook_secret: Option<String>,
+    /// When repositories with `[digest] enabled = true` get their digest issue updated: a cron
+    /// expression (5 fields, or 6-7 with seconds first); unset, no digest is written.
+    #[arg(long, env = "DIGEST_SCHEDULE")]
+    pub digest_schedule: Option<String>,
+    /// Seconds between re-reads of each repository's `.github/clawtriage.toml` (default 600;
+    /// 0 = only when a plan, a digest or the dashboard asks).
+    #[arg(long, env = "REPO_SETTINGS_REFRESH_SECS")]
+    pub repo_settings_refresh_secs: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -336,6 +350,14 @@ pub struct Config {
     pub scan_schedule: Option<String>,
     /// Repositories the schedule scans.
     pub scan_repos: Vec<RepoName>,
+    /// Where new and grown sets are announced.
+    pub notify_webhook_url: Option<String>,
+    /// Signs the announcements.
+    pub notify_webhook_secret: Option<SecretString>,
+    /// Digest schedule (normalised to apalis-cron's seconds-first form).
+    pub digest_schedule: Option<String>,
+    /// How often each repository's settings file is read again (None: never on its own).
+    pub repo_settings_refresh: Option<Duration>,
 }
 
 /// All problems found in the settings, one per line when displayed.
@@ -687,6 +709,32 @@ impl Settings {
         if scan_schedule.is_some() && scan_repos.is_empty() {
             errors.push("SCAN_REPOS: name the repositories SCAN_SCHEDULE scans".into());
         }
+        let notify_webhook_url = non_empty(&self.notify_webhook_url)
+            .map(|u| parse_base_url("NOTIFY_WEBHOOK_URL", &u, false, &mut errors));
+        let notify_webhook_secret = secret(&self.notify_webhook_secret);
+        if notify_webhook_url.is_some() && notify_webhook_secret.is_none() {
+            errors.push(
+                "NOTIFY_WEBHOOK_SECRET: required with NOTIFY_WEBHOOK_URL (receivers check the signature)"
+                    .into(),
+            );
+        }
+        let digest_schedule =
+            non_empty(&self.digest_schedule).and_then(|s| match normalise_cron(&s) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    errors.push(format!("DIGEST_SCHEDULE: {e}"));
+                    None
+                }
+            });
+        let repo_settings_refresh = match parse_num::<u64>(
+            "REPO_SETTINGS_REFRESH_SECS",
+            self.repo_settings_refresh_secs.as_deref().unwrap_or("600"),
+            0..=86_400,
+            &mut errors,
+        ) {
+            0 => None,
+            n => Some(Duration::from_secs(n)),
+        };
         let queue_prefix = self.queue_prefix.trim().to_string();
         if queue_prefix.is_empty()
             || queue_prefix.len() > 64
@@ -737,6 +785,10 @@ impl Settings {
             public_url,
             scan_schedule,
             scan_repos,
+            notify_webhook_url,
+            notify_webhook_secret,
+            digest_schedule,
+            repo_settings_refresh,
         })
     }
 }
@@ -758,6 +810,7 @@ impl Config {
             &self.ops_trigger_token,
             &self.github_private_key_pem,
             &self.github_webhook_secret,
+            &self.notify_webhook_secret,
         ]
         .into_iter()
         .flatten()

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod checks;
+pub mod issues;
 pub mod types;
 
 use std::sync::Arc;
@@ -135,6 +136,8 @@ pub struct Page {
     pub next: Option<String>,
     /// True when GitHub answered 304 and the cached body was used.
     pub not_modified: bool,
+    /// GitHub's HTTP status (304 when the cached body was used).
+    pub status: u16,
 }
 
 /// The shared client.
@@ -253,6 +256,17 @@ impl GithubClient {
             .await
     }
 
+    /// DELETE, with the retry and rate-limit handling of [`GithubClient::get`].
+    pub async fn delete(
+        &self,
+        url: &str,
+        token: Option<&SecretString>,
+        stats: &CallStats,
+    ) -> Result<Page, GithubError> {
+        self.send(Method::DELETE, url, None, false, token, stats)
+            .await
+    }
+
     /// One request with retries (5xx, transport errors, secondary limits), primary rate-limit
     /// waits and, for a conditional GET, ETag revalidation. Without an explicit `token`, a
     /// request about an installed repository uses its installation token, else the client's.
@@ -332,6 +346,7 @@ impl GithubClient {
                         body: body.into(),
                         next: link.as_deref().and_then(next_link),
                         not_modified: true,
+                        status: 304,
                     });
                 }
                 return Err(GithubError::Decode("304 without a cached body".into()));
@@ -363,6 +378,7 @@ impl GithubClient {
                     next: link.as_deref().and_then(next_link),
                     body,
                     not_modified: false,
+                    status: status.as_u16(),
                 });
             }
             let message = resp

@@ -131,7 +131,7 @@ pub async fn handle(
 }
 
 /// A PR title fit for one line of Markdown.
-fn one_line(s: &str, max: usize) -> String {
+pub fn one_line(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
         .map(|c| if c.is_control() || c == '|' { ' ' } else { c })

@@ -6,6 +6,7 @@ pub mod analyse;
 pub mod check_run;
 pub mod cron;
 pub mod scan;
+pub mod workflow;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -170,6 +171,8 @@ pub struct Queues {
     pub analyse: RedisStorage<AnalyseJob>,
     /// Storage of check-run jobs.
     pub check: RedisStorage<CheckRunJob>,
+    /// Storage of workflow jobs (set refreshes, plan applies, webhooks, digests).
+    pub workflow: RedisStorage<workflow::WorkflowJob>,
     /// Unix time of the last worker heartbeat seen (0 = none yet).
     last_heartbeat: Arc<AtomicI64>,
 }
@@ -195,11 +198,14 @@ impl Queues {
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:analyse")));
         let check =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:check")));
+        let workflow = RedisStorage::new(conn.clone())
+            .with_config(queue_config(&format!("{prefix}:workflow")));
         Ok(Queues {
             conn,
             scan,
             analyse,
             check,
+            workflow,
             last_heartbeat: Arc::new(AtomicI64::new(0)),
         })
     }
@@ -256,6 +262,16 @@ impl Queues {
     /// Queues an analysis; a second push of the same head is a no-op.
     pub async fn push_analyse(&self, job: &AnalyseJob) -> Result<PushOutcome, JobError> {
         self.push(self.analyse.get_config(), &job.job_id(), job, None)
+            .await
+    }
+
+    /// Queues a workflow job (after `delay`); a second push of the same id is a no-op.
+    pub async fn push_workflow(
+        &self,
+        job: &workflow::WorkflowJob,
+        delay: Option<Duration>,
+    ) -> Result<PushOutcome, JobError> {
+        self.push(self.workflow.get_config(), &job.job_id(), job, delay)
             .await
     }
 
@@ -336,6 +352,10 @@ pub async fn run_workers(
     let check_name = worker_name("check");
     let check_storage = state.queues.check.clone();
     let check_state = state.clone();
+    let workflow_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+    let workflow_name = worker_name("workflow");
+    let workflow_storage = state.queues.workflow.clone();
+    let workflow_state = state.clone();
 
     let scan_storage = state.queues.scan.clone();
     let analyse_storage = state.queues.analyse.clone();
@@ -394,6 +414,21 @@ pub async fn run_workers(
                 .enable_tracing()
                 .data(check_state.clone())
                 .build(check_run::handle)
+        })
+        .register(move |restarts| {
+            // Set refreshes, plan applies, outgoing webhooks and digests: never in the way of
+            // analyses.
+            WorkerBuilder::new(format!("{workflow_name}-r{restarts}"))
+                .backend(workflow_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(2)
+                .retry(
+                    apalis::prelude::RetryPolicy::retries(2).with_backoff(workflow_backoff.clone()),
+                )
+                .timeout(Duration::from_secs(600))
+                .catch_panic()
+                .enable_tracing()
+                .data(workflow_state.clone())
+                .build(workflow::handle)
         });
     let monitor = match state.config.scan_schedule.as_deref() {
         Some(expr) => {

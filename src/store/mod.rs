@@ -1,12 +1,16 @@
 //! Postgres: the connection pool, embedded migrations, and one file per table group. All SQL of
 //! the appliance lives under this module; transactions start and end here.
 
+pub mod actions;
 pub mod analysis;
 pub mod app;
 pub mod housekeeping;
 pub mod repos;
 pub mod results;
 pub mod scans;
+pub mod search;
+pub mod sets;
+pub mod settings;
 
 use std::time::Duration;
 

@@ -82,15 +82,16 @@ pub async fn upsert_pull(
         .query_one(
             "WITH old AS (SELECT head_sha FROM pull_requests WHERE repo_id = $1 AND number = $2)
              INSERT INTO pull_requests (repo_id, number, title, body, author, html_url, state, draft,
-                 head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at, merged_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at, merged_at,
+                 labels)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (repo_id, number) DO UPDATE SET
                  title = EXCLUDED.title, body = EXCLUDED.body, author = EXCLUDED.author,
                  html_url = EXCLUDED.html_url, state = EXCLUDED.state, draft = EXCLUDED.draft,
                  head_sha = EXCLUDED.head_sha, head_ref = EXCLUDED.head_ref,
                  base_ref = EXCLUDED.base_ref, base_sha = EXCLUDED.base_sha,
                  updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at,
-                 merged_at = EXCLUDED.merged_at, last_seen_at = now()
+                 merged_at = EXCLUDED.merged_at, labels = EXCLUDED.labels, last_seen_at = now()
              RETURNING (SELECT head_sha FROM old)",
             &[
                 &repo_id,
@@ -109,6 +110,7 @@ pub async fn upsert_pull(
                 &pr.updated_at,
                 &pr.closed_at,
                 &pr.merged_at,
+                &pr.label_names(),
             ],
         )
         .await?;
