@@ -187,7 +187,10 @@ async fn run(state: &AppState, job: &WorkflowJob) -> Result<(), WorkflowError> {
             let Some(repo) = repo_of(state, *repo_id).await? else {
                 return Ok(());
             };
-            workflow::digest::run(state, &repo, period).await?;
+            registry::with_repo_lock(&state.pool, "digest", repo.repo_id, async || {
+                workflow::digest::run(state, &repo, period).await
+            })
+            .await?;
         }
     }
     Ok(())
@@ -218,6 +221,9 @@ pub async fn handle(
 pub async fn queue_refreshes(state: &AppState) -> Result<usize, WorkflowError> {
     let mut queued = 0;
     for repo in registry::active_repos(&state.pool).await? {
+        if registry::scan_in_progress(&state.pool, repo.repo_id).await? {
+            continue;
+        }
         let wm = registry::watermark(&state.pool, repo.repo_id).await?;
         if registry::last_watermark(&state.pool, repo.repo_id)
             .await?

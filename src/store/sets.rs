@@ -83,6 +83,42 @@ pub async fn watermark(pool: &Pool, repo_id: i64) -> StoreResult<String> {
     Ok(hex::encode(&Sha256::digest(parts.as_bytes())[..8]))
 }
 
+/// True while a scan of the repository is queued or running (started within the last 6 hours,
+/// the scan job's own time bound): its sets are recorded once it is over, so that one scan
+/// makes one announcement.
+pub async fn scan_in_progress(pool: &Pool, repo_id: i64) -> StoreResult<bool> {
+    let c = pool.get().await?;
+    Ok(c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM scan_jobs WHERE repo_id = $1 AND state IN ('queued', 'running')
+                          AND created_at > now() - interval '6 hours')",
+        &[&repo_id],
+    )
+    .await?
+    .get(0))
+}
+
+/// Runs `f` while holding a lock named `name` for the repository (one digest, one refresh of a
+/// repository at a time, across jobs).
+pub async fn with_repo_lock<T, E: From<super::StoreError>>(
+    pool: &Pool,
+    name: &str,
+    repo_id: i64,
+    f: impl AsyncFnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let mut c = pool.get().await.map_err(super::StoreError::from)?;
+    let tx = c.transaction().await.map_err(super::StoreError::from)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2::int8::text)::int8)",
+        &[&name, &repo_id],
+    )
+    .await
+    .map_err(super::StoreError::from)?;
+    let out = f().await;
+    // Commit or roll back, the lock goes with the transaction.
+    let _ = tx.commit().await;
+    out
+}
+
 /// The watermark of the last refresh, if any.
 pub async fn last_watermark(pool: &Pool, repo_id: i64) -> StoreResult<Option<String>> {
     let c = pool.get().await?;
