@@ -87,7 +87,10 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
             "V1__core",
             "V2__app_mode",
             "V3__key_counts",
-            "V4__check_run_output"
+            "V4__check_run_output",
+            "V9__search",
+            "V10__sets_and_settings",
+            "V11__actions"
         ]
     );
     let second = clawtriage::store::migrate(&pool).await.unwrap();
@@ -115,6 +118,13 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
         "scan_jobs",
         "scan_prs",
         "webhook_deliveries",
+        "duplicate_sets",
+        "repo_settings",
+        "triage_configs",
+        "action_plans",
+        "action_log",
+        "digest_state",
+        "outbound_deliveries",
     ] {
         assert!(
             tables.iter().any(|x| x == t),

@@ -314,7 +314,8 @@ async fn settings_response(state: &AppState, repo: &ActiveRepo) -> ApiResult<Set
     })
 }
 
-/// `GET /api/repos/{repoId}/settings`.
+/// `GET /api/repos/{repoId}/settings` (the file is read from GitHub the first time it is asked
+/// for; later reads come from `REPO_SETTINGS_REFRESH_SECS`, plans, digests and reloads).
 #[utoipa::path(get, path = "/repos/{repo_id}/settings", tag = "workflow",
     params(("repo_id" = i64, Path, description = "repository id")),
     responses((status = 200, body = SettingsResponse), (status = 400), (status = 401), (status = 404)))]
@@ -325,6 +326,13 @@ pub async fn get_settings(
 ) -> ApiResult<Json<SettingsResponse>> {
     require_dashboard(&state, &headers)?;
     let repo = active_repo(&state, repo_path(path)?).await?;
+    if crate::store::settings::load_settings(&state.pool, repo.repo_id)
+        .await?
+        .is_none()
+        && let Err(e) = workflow::repo_file::refresh(&state, &repo).await
+    {
+        tracing::warn!(repo_id = repo.repo_id, error = %e, "settings file not read");
+    }
     Ok(Json(settings_response(&state, &repo).await?))
 }
 
