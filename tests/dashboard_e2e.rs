@@ -80,8 +80,10 @@ async fn the_dashboard_works_in_a_real_browser() {
             n,
             &format!("abc{n}"),
             "Retry flaky requests",
-            vec![json!({"filename": "src/retry.ts", "status": "added", "additions": 3, "deletions": 0,
-                "patch": "@@ -0,0 +1,3 @@\n+export function retry(times: number) {\n+  return backoff(times * 2, 'exponential');\n+}\n"})],
+            vec![
+                json!({"filename": "src/retry.ts", "status": "added", "additions": 3, "deletions": 0,
+                "patch": "@@ -0,0 +1,3 @@\n+export function retry(times: number) {\n+  return backoff(times * 2, 'exponential');\n+}\n"}),
+            ],
         );
         broken.pulls.push(pr);
         broken.files.insert(n, files);
@@ -98,9 +100,8 @@ async fn the_dashboard_works_in_a_real_browser() {
     s.dashboard_auth_mode = "required".into();
     s.github_mode = "hybrid".into();
     s.github_app_id = Some("4242".into());
-    s.github_private_key_pem = Some(
-        std::fs::read_to_string(root.join("tests/fixtures/app/test-app-key.pem")).unwrap(),
-    );
+    s.github_private_key_pem =
+        Some(std::fs::read_to_string(root.join("tests/fixtures/app/test-app-key.pem")).unwrap());
     s.github_webhook_secret = Some("webhook-secret-for-tests".into());
     let app = App::start(s).await;
     let (status, body) = app
@@ -190,11 +191,17 @@ async fn the_dashboard_works_in_a_real_browser() {
         .into_iter()
         .filter(|w| w.method == "PATCH" && w.path.starts_with("/repos/bench/playwright/pulls/"))
         .collect();
-    assert!(!closes.is_empty(), "the plan applied in the browser closed no PR");
+    assert!(
+        !closes.is_empty(),
+        "the plan applied in the browser closed no PR"
+    );
     for w in &closes {
         assert_eq!(w.status, 200, "{w:?}");
         let n: i64 = w.path.rsplit('/').next().unwrap().parse().unwrap();
-        assert_eq!(gh.pull("bench", "playwright", n).unwrap()["state"], "closed");
+        assert_eq!(
+            gh.pull("bench", "playwright", n).unwrap()["state"],
+            "closed"
+        );
         let comments = gh.comments("bench", "playwright", n);
         assert_eq!(comments.len(), 1, "#{n}");
         assert!(

@@ -452,10 +452,21 @@ async fn repository_settings_are_read_validated_shown_and_fall_back_to_the_defau
     );
 
     // Values are checked together with the appliance's configuration they change.
-    gh.set_file(OWNER, REPO, SETTINGS_FILE, Some("[triage]\nreview_threshold = 0.95\n"));
+    gh.set_file(
+        OWNER,
+        REPO,
+        SETTINGS_FILE,
+        Some("[triage]\nreview_threshold = 0.95\n"),
+    );
     let b = reload().await;
     assert_eq!(b["file"]["status"], "invalid", "{b}");
-    assert!(b["file"]["errors"][0]["message"].as_str().unwrap().contains("feature_ceiling"), "{b}");
+    assert!(
+        b["file"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("feature_ceiling"),
+        "{b}"
+    );
     // A good file changes the sets' threshold and the engine configuration's version.
     gh.set_file(
         OWNER,

@@ -2,7 +2,7 @@
 // asked, when, what, and GitHub's answer.
 
 import { api, qs } from './api.js';
-import { h, put, age, empty, errorBox, loading } from './dom.js';
+import { h, put, age, empty, errorBox, loading, moreButton } from './dom.js';
 
 const KIND_TEXT = {
   comment: 'comment', close: 'close', label_add: 'label added', label_remove: 'label removed',
@@ -46,22 +46,11 @@ export async function activityView(ctx) {
     return;
   }
   const list = h('ol', { class: 'queue activity' }, page.actions.map((a) => row(ctx, a)));
-  let next = page.nextCursor;
-  const more = h('button', {
-    type: 'button', class: 'btn more',
-    onclick: async () => {
-      more.disabled = true;
-      try {
-        const p2 = await api(`/repos/${repoId}/actions${qs({ limit: 100, cursor: next })}`, { signal: ctx.signal });
-        list.append(...p2.actions.map((a) => row(ctx, a)));
-        next = p2.nextCursor;
-        if (!next) more.remove();
-      } catch (err) {
-        more.after(errorBox(err));
-      } finally {
-        more.disabled = false;
-      }
-    },
-  }, 'Show more');
-  put(box, list, next ? more : null);
+  const more = moreButton(page.nextCursor,
+    (cursor) => api(`/repos/${repoId}/actions${qs({ limit: 100, cursor })}`, { signal: ctx.signal }),
+    (p2) => {
+      list.append(...p2.actions.map((a) => row(ctx, a)));
+      return p2.nextCursor;
+    });
+  put(box, list, more);
 }

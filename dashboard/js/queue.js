@@ -3,7 +3,9 @@
 // agents) it lists the PRs found instead, newest update first. Everything lives in the URL.
 
 import { api, qs } from './api.js';
-import { h, put, age, chip, stateChip, ghLink, scoreBar, empty, errorBox, loading } from './dom.js';
+import {
+  h, put, age, chip, stateChip, ghLink, scoreBar, empty, errorBox, loading, moreButton,
+} from './dom.js';
 
 const STATES = ['open', 'closed', 'merged', 'all'];
 const REVIEW = [['', 'all PRs'], ['true', 'awaiting a verdict'], ['false', 'reviewed or no suggestion']];
@@ -106,22 +108,9 @@ export async function queueView(ctx) {
   }
   put(list, page.items.map((it) => row(ctx, it)));
   list.setAttribute('aria-busy', 'false');
-  let next = page.nextCursor;
-  const more = h('button', {
-    type: 'button', class: 'btn more',
-    onclick: async () => {
-      more.disabled = true;
-      try {
-        const p2 = await api(path(next), { signal: ctx.signal });
-        list.append(...p2.items.map((it) => row(ctx, it)));
-        next = p2.nextCursor;
-        if (!next) more.remove();
-      } catch (err) {
-        more.after(errorBox(err));
-      } finally {
-        more.disabled = false;
-      }
-    },
-  }, 'Show more');
-  put(box, list, next ? more : null);
+  const more = moreButton(page.nextCursor, (cursor) => api(path(cursor), { signal: ctx.signal }), (p2) => {
+    list.append(...p2.items.map((it) => row(ctx, it)));
+    return p2.nextCursor;
+  });
+  put(box, list, more);
 }

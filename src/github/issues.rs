@@ -82,6 +82,16 @@ pub struct Written<T> {
 }
 
 impl GithubClient {
+    /// A write's answer: its status and decoded body.
+    fn written<T: serde::de::DeserializeOwned>(
+        page: &super::Page,
+    ) -> Result<Written<T>, GithubError> {
+        Ok(Written {
+            status: page.status,
+            value: Self::decode(page)?,
+        })
+    }
+
     /// `GET /repos/{owner}/{repo}/pulls/{number}`, never from the ETag cache: the live state
     /// right before a write.
     pub async fn get_pull(
@@ -103,6 +113,32 @@ impl GithubClient {
         Self::decode(&page)
     }
 
+    /// Every item of a listing, following `Link` pages, at most `max`.
+    async fn get_all<T: serde::de::DeserializeOwned>(
+        &self,
+        first: String,
+        max: usize,
+        token: Option<&SecretString>,
+        stats: &CallStats,
+    ) -> Result<Vec<T>, GithubError> {
+        let mut url = Some(first);
+        let mut out = Vec::new();
+        while let Some(u) = url.take() {
+            let page = self.get(&u, false, token, stats).await?;
+            let items: Vec<T> = Self::decode(&page)?;
+            let empty = items.is_empty();
+            out.extend(items);
+            if out.len() >= max {
+                out.truncate(max);
+                break;
+            }
+            if !empty {
+                url = page.next;
+            }
+        }
+        Ok(out)
+    }
+
     /// Every comment of an issue or PR (at most [`MAX_COMMENTS`]), oldest first.
     pub async fn list_comments(
         &self,
@@ -112,23 +148,13 @@ impl GithubClient {
         token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<Vec<IssueComment>, GithubError> {
-        let mut url = Some(format!(
-            "/repos/{owner}/{repo}/issues/{number}/comments?per_page=100"
-        ));
-        let mut out = Vec::new();
-        while let Some(u) = url.take() {
-            let page = self.get(&u, false, token, stats).await?;
-            let items: Vec<IssueComment> = Self::decode(&page)?;
-            let empty = items.is_empty();
-            out.extend(items);
-            if out.len() >= MAX_COMMENTS {
-                break;
-            }
-            if !empty {
-                url = page.next;
-            }
-        }
-        Ok(out)
+        self.get_all(
+            format!("/repos/{owner}/{repo}/issues/{number}/comments?per_page=100"),
+            MAX_COMMENTS,
+            token,
+            stats,
+        )
+        .await
     }
 
     /// `POST /repos/{owner}/{repo}/issues/{number}/comments`.
@@ -149,10 +175,7 @@ impl GithubClient {
                 stats,
             )
             .await?;
-        Ok(Written {
-            status: page.status,
-            value: Self::decode(&page)?,
-        })
+        Self::written(&page)
     }
 
     /// `PATCH /repos/{owner}/{repo}/pulls/{number}` with `state: closed`.
@@ -172,10 +195,7 @@ impl GithubClient {
                 stats,
             )
             .await?;
-        Ok(Written {
-            status: page.status,
-            value: Self::decode(&page)?,
-        })
+        Self::written(&page)
     }
 
     /// `POST /repos/{owner}/{repo}/issues/{number}/labels`: adds labels; returns every label
@@ -197,10 +217,7 @@ impl GithubClient {
                 stats,
             )
             .await?;
-        Ok(Written {
-            status: page.status,
-            value: Self::decode(&page)?,
-        })
+        Self::written(&page)
     }
 
     /// `DELETE /repos/{owner}/{repo}/issues/{number}/labels/{name}`; returns the labels left.
@@ -223,10 +240,7 @@ impl GithubClient {
                 stats,
             )
             .await?;
-        Ok(Written {
-            status: page.status,
-            value: Self::decode(&page)?,
-        })
+        Self::written(&page)
     }
 
     /// `GET /repos/{owner}/{repo}/issues/{number}`.
@@ -259,24 +273,16 @@ impl GithubClient {
         token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<Vec<Issue>, GithubError> {
-        let mut url = Some(format!(
-            "/repos/{owner}/{repo}/issues?state=all&labels={}&per_page=100",
-            segment(label)
-        ));
-        let mut out = Vec::new();
-        while let Some(u) = url.take() {
-            let page = self.get(&u, false, token, stats).await?;
-            let items: Vec<Issue> = Self::decode(&page)?;
-            let empty = items.is_empty();
-            out.extend(items);
-            if out.len() >= 300 {
-                break;
-            }
-            if !empty {
-                url = page.next;
-            }
-        }
-        Ok(out)
+        self.get_all(
+            format!(
+                "/repos/{owner}/{repo}/issues?state=all&labels={}&per_page=100",
+                segment(label)
+            ),
+            300,
+            token,
+            stats,
+        )
+        .await
     }
 
     /// `POST /repos/{owner}/{repo}/issues`.
@@ -302,10 +308,7 @@ impl GithubClient {
                 stats,
             )
             .await?;
-        Ok(Written {
-            status: page.status,
-            value: Self::decode(&page)?,
-        })
+        Self::written(&page)
     }
 
     /// `PATCH /repos/{owner}/{repo}/issues/{number}`: replaces the body.
@@ -326,10 +329,7 @@ impl GithubClient {
                 stats,
             )
             .await?;
-        Ok(Written {
-            status: page.status,
-            value: Self::decode(&page)?,
-        })
+        Self::written(&page)
     }
 
     /// `GET /repos/{owner}/{repo}/contents/{path}?ref={git_ref}`, revalidated with its ETag

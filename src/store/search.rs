@@ -134,6 +134,13 @@ pub struct PrHit {
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
 /// SQL conditions on `p` (pull_requests) for `f`, appending their parameters.
 fn conditions(f: &PrFilter, agents: &AgentMatch, params: &mut Vec<Param>) -> Vec<String> {
     let next = |v: Param, params: &mut Vec<Param>| {
@@ -252,11 +259,7 @@ pub async fn search_prs(
         conds.join(" AND ")
     );
     let c = pool.get().await?;
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let rows = c.query(&sql, &refs).await?;
+    let rows = c.query(&sql, &refs(&params)).await?;
     let mut hits: Vec<PrHit> = rows
         .iter()
         .map(|r| {
@@ -316,11 +319,7 @@ pub async fn matching_numbers(
         conds.join(" AND ")
     );
     let c = pool.get().await?;
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let rows = c.query(&sql, &refs).await?;
+    let rows = c.query(&sql, &refs(&params)).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 

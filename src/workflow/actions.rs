@@ -27,6 +27,9 @@ use crate::triage::sets::DuplicateSet;
 pub const PLAN_TTL_MINUTES: i64 = 15;
 /// Start of the hidden marker in ClawTriage's comments.
 pub const MARKER: &str = "<!-- clawtriage:action";
+/// Pause between two writes of one apply (GitHub asks for at least a second between mutating
+/// requests, against its secondary rate limits).
+pub const WRITE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a maintainer asks to plan.
 #[derive(Debug, Clone)]
@@ -395,6 +398,29 @@ fn github_failure(what: &str, e: &GithubError) -> Done {
     }
 }
 
+/// A write's outcome: done with GitHub's status and what `describe` keeps of its answer; a
+/// transient failure is returned (the job is retried and the marker check finds a write that
+/// went through); any other failure is recorded.
+fn written<T>(
+    result: Result<crate::github::issues::Written<T>, GithubError>,
+    what: &str,
+    describe: impl FnOnce(&T) -> (String, serde_json::Value),
+) -> Result<Done, WorkflowError> {
+    match result {
+        Ok(w) => {
+            let (detail, answer) = describe(&w.value);
+            Ok(Done {
+                outcome: "done",
+                detail,
+                status: Some(w.status as i32),
+                answer: Some(answer),
+            })
+        }
+        Err(e) if e.is_transient() => Err(e.into()),
+        Err(e) => Ok(github_failure(what, &e)),
+    }
+}
+
 /// Runs one step against GitHub.
 async fn run_step(
     state: &AppState,
@@ -499,46 +525,31 @@ async fn run_step(
             }
             if step.kind == "comment" {
                 let body = step.body.as_deref().unwrap_or("");
-                return Ok(
-                    match gh
-                        .create_comment(o, r, step.number, body, token, &stats)
-                        .await
-                    {
-                        Ok(w) => Done {
-                            outcome: "done",
-                            detail: format!(
-                                "commented on #{}: duplicate of #{}",
-                                step.number,
-                                step.keep.unwrap_or_default()
-                            ),
-                            status: Some(w.status as i32),
-                            answer: Some(
-                                serde_json::json!({"id": w.value.id, "url": w.value.html_url}),
-                            ),
-                        },
-                        Err(e) if e.is_transient() => return Err(e.into()),
-                        Err(e) => github_failure("commenting", &e),
-                    },
-                );
-            }
-            Ok(
-                match gh.close_pull(o, r, step.number, token, &stats).await {
-                    Ok(w) => Done {
-                        outcome: "done",
-                        detail: format!(
-                            "closed #{} as a duplicate of #{}",
+                let r = gh
+                    .create_comment(o, r, step.number, body, token, &stats)
+                    .await;
+                return written(r, "commenting", |c| {
+                    (
+                        format!(
+                            "commented on #{}: duplicate of #{}",
                             step.number,
                             step.keep.unwrap_or_default()
                         ),
-                        status: Some(w.status as i32),
-                        answer: Some(
-                            serde_json::json!({"state": w.value.state, "url": w.value.html_url}),
-                        ),
-                    },
-                    Err(e) if e.is_transient() => return Err(e.into()),
-                    Err(e) => github_failure("closing", &e),
-                },
-            )
+                        serde_json::json!({"id": c.id, "url": c.html_url}),
+                    )
+                });
+            }
+            let r = gh.close_pull(o, r, step.number, token, &stats).await;
+            written(r, "closing", |p| {
+                (
+                    format!(
+                        "closed #{} as a duplicate of #{}",
+                        step.number,
+                        step.keep.unwrap_or_default()
+                    ),
+                    serde_json::json!({"state": p.state, "url": p.html_url}),
+                )
+            })
         }
         "label_add" | "label_remove" => {
             let label = step.label.clone().unwrap_or_default();
@@ -570,22 +581,18 @@ async fn run_step(
                 gh.remove_label(o, r, step.number, &label, token, &stats)
                     .await
             };
-            Ok(match result {
-                Ok(w) => Done {
-                    outcome: "done",
-                    detail: format!(
+            written(result, "labelling", |labels| {
+                (
+                    format!(
                         "{} label `{label}` {} #{}",
                         if adding { "added" } else { "removed" },
                         if adding { "to" } else { "from" },
                         step.number
                     ),
-                    status: Some(w.status as i32),
-                    answer: Some(serde_json::json!({
-                        "labels": w.value.iter().map(|l| l.name.clone()).collect::<Vec<_>>()
-                    })),
-                },
-                Err(e) if e.is_transient() => return Err(e.into()),
-                Err(e) => github_failure("labelling", &e),
+                    serde_json::json!({
+                        "labels": labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>()
+                    }),
+                )
             })
         }
         other => Ok(refused(format!("unknown step kind `{other}`"))),
@@ -628,6 +635,7 @@ pub async fn apply(
         .filter_map(|a| a.number)
         .collect();
     let mut all_ok = true;
+    let mut last_write: Option<tokio::time::Instant> = None;
     for step in &plan.steps {
         if let Some(a) = done.iter().find(|a| a.step == Some(step.step)) {
             all_ok &= matches!(a.outcome.as_str(), "done" | "skipped");
@@ -641,7 +649,16 @@ pub async fn apply(
         } else if step.kind != "feedback" && token.is_none() {
             continue;
         } else {
-            run_step(state, repo, &plan, step, token.as_ref()).await?
+            if let Some(t) = last_write
+                && step.kind != "feedback"
+            {
+                tokio::time::sleep_until(t + WRITE_PAUSE).await;
+            }
+            let d = run_step(state, repo, &plan, step, token.as_ref()).await?;
+            if d.status.is_some() {
+                last_write = Some(tokio::time::Instant::now());
+            }
+            d
         };
         if matches!(outcome.outcome, "refused" | "failed") {
             blocked.push(step.number);

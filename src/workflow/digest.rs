@@ -169,66 +169,15 @@ pub async fn run(
             .map(|i| i.number)
             .min();
     }
-    let log = |number: Option<i64>,
-               kind: &'static str,
-               outcome: &'static str,
-               detail: String,
-               status: Option<i32>,
-               answer: Option<serde_json::Value>| {
-        let pool = state.pool.clone();
-        let repo_id = repo.repo_id;
-        async move {
-            actions::log_action(
-                &pool,
-                repo_id,
-                &NewAction {
-                    number,
-                    kind,
-                    actor: "clawtriage",
-                    outcome,
-                    detail,
-                    github_status: status,
-                    github_answer: answer,
-                    ..Default::default()
-                },
-            )
-            .await
-        }
-    };
-    let number = match issue {
-        Some(n) => {
-            match gh
-                .update_issue_body(o, r, n, &body, Some(&token), &stats)
-                .await
-            {
-                Ok(w) => {
-                    log(
-                        Some(n),
-                        "digest_update",
-                        "done",
-                        format!("digest issue #{n} updated: {} new set(s)", fresh.len()),
-                        Some(w.status as i32),
-                        Some(serde_json::json!({"number": n, "url": w.value.html_url})),
-                    )
-                    .await?;
-                    n
-                }
-                Err(e) => {
-                    log(
-                        Some(n),
-                        "digest_update",
-                        "failed",
-                        format!("digest issue #{n} not updated: {e}"),
-                        None,
-                        None,
-                    )
-                    .await?;
-                    return Err(e.into());
-                }
-            }
-        }
-        None => match gh
-            .create_issue(
+    let (kind, result) = match issue {
+        Some(n) => (
+            "digest_update",
+            gh.update_issue_body(o, r, n, &body, Some(&token), &stats)
+                .await,
+        ),
+        None => (
+            "digest_create",
+            gh.create_issue(
                 o,
                 r,
                 DIGEST_TITLE,
@@ -237,35 +186,46 @@ pub async fn run(
                 Some(&token),
                 &stats,
             )
-            .await
-        {
-            Ok(w) => {
-                let n = w.value.number;
-                log(
-                    Some(n),
-                    "digest_create",
-                    "done",
-                    format!("digest issue #{n} opened: {} new set(s)", fresh.len()),
-                    Some(w.status as i32),
-                    Some(serde_json::json!({"number": n, "url": w.value.html_url})),
-                )
-                .await?;
-                n
-            }
-            Err(e) => {
-                log(
-                    None,
-                    "digest_create",
-                    "failed",
-                    format!("digest issue not opened: {e}"),
-                    None,
-                    None,
-                )
-                .await?;
-                return Err(e.into());
-            }
-        },
+            .await,
+        ),
     };
+    let verb = if issue.is_some() { "updated" } else { "opened" };
+    let (outcome, detail, status, answer, number) = match &result {
+        Ok(w) => (
+            "done",
+            format!(
+                "digest issue #{} {verb}: {} new set(s)",
+                w.value.number,
+                fresh.len()
+            ),
+            Some(w.status as i32),
+            Some(serde_json::json!({"number": w.value.number, "url": w.value.html_url})),
+            Some(w.value.number),
+        ),
+        Err(e) => (
+            "failed",
+            format!("digest issue not {verb}: {e}"),
+            None,
+            None,
+            issue,
+        ),
+    };
+    actions::log_action(
+        &state.pool,
+        repo.repo_id,
+        &NewAction {
+            number,
+            kind,
+            actor: "clawtriage",
+            outcome,
+            detail,
+            github_status: status,
+            github_answer: answer,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let number = result?.value.number;
     actions::save_digest_state(&state.pool, repo.repo_id, number, now, period, &body_sha).await?;
     tracing::info!(repo = %format!("{o}/{r}"), issue = number, sets = fresh.len(), "digest written");
     Ok(Some(number))

@@ -355,18 +355,6 @@ struct FileNotify {
     min_tier: Option<String>,
 }
 
-/// Merges `user` into `base`, key by key.
-fn merge(base: &mut toml::Table, user: toml::Table) {
-    for (k, v) in user {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(u)) => merge(b, u),
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
-    }
-}
-
 /// The engine configuration of a repository: `base` (the appliance's) with `overrides` (the
 /// file's `[triage]` table) merged over it key by key, then validated.
 pub fn apply_overrides(
@@ -374,7 +362,7 @@ pub fn apply_overrides(
     overrides: &toml::Table,
 ) -> Result<TriageConfig, ConfigError> {
     let mut t = toml::Table::try_from(base).map_err(|e| ConfigError::Shape(e.to_string()))?;
-    merge(&mut t, overrides.clone());
+    crate::triage::config::merge(&mut t, overrides.clone());
     let cfg: TriageConfig = toml::Value::Table(t)
         .try_into()
         .map_err(|e: toml::de::Error| ConfigError::Shape(e.to_string()))?;
@@ -444,28 +432,27 @@ pub fn parse(text: &str, base: &TriageConfig) -> Result<RepoSettings, Vec<Settin
         if let Some(e) = d.enabled {
             out.digest.enabled = e;
         }
-        if let Some(n) = d.max_sets {
-            if (1..=50).contains(&n) {
-                out.digest.max_sets = n as u32;
-            } else {
-                problems.push(problem(
-                    text,
-                    at(&["digest", "max_sets"]),
-                    "`digest.max_sets` must be from 1 to 50",
-                ));
+        let mut range = |value: Option<i64>, key: &str, lo: i64, hi: i64, slot: &mut u32| {
+            if let Some(n) = value {
+                if (lo..=hi).contains(&n) {
+                    *slot = n as u32;
+                } else {
+                    problems.push(problem(
+                        text,
+                        at(&["digest", key]),
+                        format!("`digest.{key}` must be from {lo} to {hi}"),
+                    ));
+                }
             }
-        }
-        if let Some(n) = d.max_members {
-            if (2..=40).contains(&n) {
-                out.digest.max_members = n as u32;
-            } else {
-                problems.push(problem(
-                    text,
-                    at(&["digest", "max_members"]),
-                    "`digest.max_members` must be from 2 to 40",
-                ));
-            }
-        }
+        };
+        range(d.max_sets, "max_sets", 1, 50, &mut out.digest.max_sets);
+        range(
+            d.max_members,
+            "max_members",
+            2,
+            40,
+            &mut out.digest.max_members,
+        );
     }
     if let Some(n) = file.notify {
         if let Some(w) = n.webhook {
