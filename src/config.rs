@@ -151,6 +151,12 @@ pub struct Settings {
     /// entries (default 30; results and feedback are kept for good).
     #[arg(long, env = "RETENTION_DAYS")]
     pub retention_days: Option<String>,
+    /// Heads a scan analyses per batch job (default 100: one page of listed PRs).
+    #[arg(long, env = "SCAN_BATCH_SIZE")]
+    pub scan_batch_size: Option<String>,
+    /// Batches analysed at once per process (default 2: one fetching while one computes).
+    #[arg(long, env = "BATCH_CONCURRENCY")]
+    pub batch_concurrency: Option<String>,
     /// Scan a repository's open PRs when the GitHub App is installed on it (on | off, default
     /// on; app and hybrid modes).
     #[arg(long, env = "SCAN_ON_INSTALL")]
@@ -336,6 +342,10 @@ pub struct Config {
     pub disk_min_free_mb: u64,
     /// Days of webhook ids, finished scans and unused cache entries to keep.
     pub retention_days: i32,
+    /// Heads per scan batch.
+    pub scan_batch_size: usize,
+    /// Batches analysed at once per process.
+    pub batch_concurrency: usize,
     /// Scan the open PRs of repositories the App is installed on.
     pub scan_on_install: bool,
     /// Check Run name.
@@ -675,6 +685,18 @@ impl Settings {
             1..=3650,
             &mut errors,
         );
+        let scan_batch_size = parse_num::<usize>(
+            "SCAN_BATCH_SIZE",
+            self.scan_batch_size.as_deref().unwrap_or("100"),
+            1..=1000,
+            &mut errors,
+        );
+        let batch_concurrency = parse_num::<usize>(
+            "BATCH_CONCURRENCY",
+            self.batch_concurrency.as_deref().unwrap_or("2"),
+            1..=16,
+            &mut errors,
+        );
         let scan_on_install = on_off(
             "SCAN_ON_INSTALL",
             self.scan_on_install.as_deref().unwrap_or("on"),
@@ -778,6 +800,8 @@ impl Settings {
             max_set_size,
             disk_min_free_mb,
             retention_days,
+            scan_batch_size,
+            batch_concurrency,
             scan_on_install,
             check_run_name,
             check_run_label,

@@ -81,18 +81,21 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     let svc = Services::new().await;
     let pool = clawtriage::store::connect(&svc.database_url, 2).unwrap();
     let first = clawtriage::store::migrate(&pool).await.unwrap();
-    assert_eq!(
-        first,
-        [
-            "V1__core",
-            "V2__app_mode",
-            "V3__key_counts",
-            "V4__check_run_output",
-            "V9__search",
-            "V10__sets_and_settings",
-            "V11__actions"
-        ]
-    );
+    // Every file of migrations/, in version order.
+    let mut files: Vec<(u32, String)> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|f| {
+                let name = f.strip_suffix(".sql")?;
+                let version = name.strip_prefix('V')?.split("__").next()?.parse().ok()?;
+                Some((version, name.to_string()))
+            })
+            .collect();
+    files.sort();
+    let expected: Vec<String> = files.into_iter().map(|(_, n)| n).collect();
+    assert!(expected.len() >= 5, "{expected:?}");
+    assert_eq!(first, expected);
     let second = clawtriage::store::migrate(&pool).await.unwrap();
     assert!(second.is_empty(), "second run applied {second:?}");
     let c = svc.client().await;

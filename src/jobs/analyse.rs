@@ -1,17 +1,41 @@
-//! The analyse job: one PR head → files (REST) → triage signature → index keys → candidates →
-//! scored edges in both directions. Running it twice for the same head changes nothing.
+//! Analyses: PR heads → files (git mirror or REST) → triage signatures → index keys → candidates
+//! → scored edges in both directions. A scan's heads are analysed in batches ([`BatchJob`]s on the
+//! batch queue); a webhook's head is a batch of one ([`AnalyseJob`] on its own queue, so it never
+//! waits behind a scan). Both run [`analyse_heads`]:
+//!
+//! 1. one query reads the heads' PR rows and analysis states; heads already analysed, superseded
+//!    by a newer head, or started too often without finishing (a PR that crashes the process) are
+//!    settled at once;
+//! 2. the diffs are fetched concurrently (bounded);
+//! 3. the engine runs on the blocking pool, spread over the cores;
+//! 4. files, signatures and index keys are written in one transaction (a statement per table);
+//! 5. the candidates of the whole batch are looked up in one query (heads of the batch are
+//!    candidates of each other: they are indexed by now), their signatures loaded in one query
+//!    in a binary encoding, their features' document frequencies in one more;
+//! 6. pairs are scored on the blocking pool;
+//! 7. edges, the analyses' ends and the scans' progress are written in one transaction.
+//!
+//! Running a batch twice changes nothing: heads analysed already are skipped, every write
+//! replaces what the same head wrote before.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use apalis::prelude::*;
+use futures::StreamExt;
 
-use super::{AnalyseJob, into_apalis_error};
+use super::{AnalyseJob, BatchJob, into_apalis_error};
 use crate::github::{CallStats, GithubError};
 use crate::state::AppState;
-use crate::store::analysis::{self, EdgeRow, Versions};
-use crate::store::{StoreError, scans};
-use crate::triage::{self, Category, FileChange, FileStatus, PrInput};
+use crate::store::StoreError;
+use crate::store::analysis::{self, EdgeRow, Finished, IndexRow, Outcome, Versions};
+use crate::triage::{self, Analysis, Category, Edge, FileChange, FileStatus, PrInput, Signature};
 
 /// Edges stored per analysed head, strongest first.
 pub const TOP_EDGES: usize = 10;
+/// Diffs of one batch fetched at once.
+pub const FETCH_CONCURRENCY: usize = 8;
 
 /// Why an analysis failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,49 +65,122 @@ impl AnalyseError {
     }
 }
 
-/// apalis entry point.
+/// The repository a batch belongs to.
+#[derive(Debug, Clone)]
+pub struct RepoRef {
+    /// Repository row id.
+    pub repo_id: i64,
+    /// Owner.
+    pub owner: String,
+    /// Name.
+    pub repo: String,
+}
+
+/// What a run of [`analyse_heads`] did.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Heads analysed now, or found analysed already: their check runs may need posting.
+    pub done: Vec<(i64, String)>,
+    /// Heads that failed for a reason retrying may fix (GitHub or mirror trouble), with the
+    /// error; still `running`, for the job's next attempt.
+    pub retry: Vec<(i64, String, String)>,
+    /// Heads settled as failed for good.
+    pub failed: usize,
+}
+
+/// apalis entry point of a webhook's analysis (one head, its own queue).
 pub async fn handle(
     job: AnalyseJob,
     state: Data<AppState>,
     attempt: Attempt,
 ) -> Result<(), BoxDynError> {
+    let repo = RepoRef {
+        repo_id: job.repo_id,
+        owner: job.owner.clone(),
+        repo: job.repo.clone(),
+    };
+    run_job(
+        &state,
+        &repo,
+        &[(job.number, job.head_sha.clone())],
+        &job.job_id(),
+        &attempt,
+    )
+    .await
+}
+
+/// apalis entry point of a scan's batch.
+pub async fn handle_batch(
+    job: BatchJob,
+    state: Data<AppState>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let repo = RepoRef {
+        repo_id: job.repo_id,
+        owner: job.owner.clone(),
+        repo: job.repo.clone(),
+    };
+    let heads: Vec<(i64, String)> = job
+        .heads
+        .iter()
+        .map(|h| (h.number, h.head_sha.clone()))
+        .collect();
+    run_job(&state, &repo, &heads, &job.job_id(), &attempt).await
+}
+
+/// Runs the heads of one job and turns the result into what apalis should do: done, retry (the
+/// next attempt skips heads that finished), or give up after [`super::MAX_ATTEMPTS`], recording
+/// every head still unfinished as failed so that no scan waits for it forever. An attempt beyond
+/// the cap (the previous one was cut off, e.g. by the job timeout) only records.
+async fn run_job(
+    state: &AppState,
+    repo: &RepoRef,
+    heads: &[(i64, String)],
+    job_id: &str,
+    attempt: &Attempt,
+) -> Result<(), BoxDynError> {
     let v = Versions::current(&state.triage);
-    match run(&state, &job, v).await {
-        // App and hybrid modes: the verdict goes to the PR's Checks tab (its own job).
-        Ok(()) => super::check_run::after_analysis(&state, &job)
-            .await
-            .map_err(|e| into_apalis_error(e, &attempt, false)),
+    let refs: Vec<(i64, &str)> = heads.iter().map(|(n, h)| (*n, h.as_str())).collect();
+    if attempt.current() > super::MAX_ATTEMPTS {
+        let msg = format!("gave up after {} attempts", super::MAX_ATTEMPTS);
+        let res = analysis::fail_heads(&state.pool, repo.repo_id, v, &refs, &msg).await;
+        tracing::warn!(job = %job_id, error = ?res.err(), "analysis job over its attempts; heads recorded as failed");
+        return Err(into_apalis_error(anyhow::anyhow!(msg), attempt, true));
+    }
+    let result = analyse_heads(state, repo, &refs, v).await;
+    let last = |permanent: bool| permanent || attempt.current() >= super::MAX_ATTEMPTS;
+    match result {
+        Ok(report) => {
+            if !report.done.is_empty()
+                && let Err(e) = super::check_run::after_analysis(state, repo, &report.done).await
+            {
+                return Err(into_apalis_error(e, attempt, false));
+            }
+            if report.retry.is_empty() {
+                return Ok(());
+            }
+            let first = report.retry[0].2.clone();
+            tracing::warn!(job = %job_id, attempt = attempt.current(), heads = report.retry.len(), error = %first, "heads of the batch failed; retrying them");
+            if last(false) {
+                let left: Vec<(i64, &str)> = report
+                    .retry
+                    .iter()
+                    .map(|(n, h, _)| (*n, h.as_str()))
+                    .collect();
+                analysis::fail_heads(&state.pool, repo.repo_id, v, &left, &first)
+                    .await
+                    .map_err(|e| into_apalis_error(e.into(), attempt, false))?;
+            }
+            Err(into_apalis_error(anyhow::anyhow!(first), attempt, false))
+        }
         Err(e) => {
             let permanent = e.is_permanent();
-            let last = permanent || attempt.current() >= super::MAX_ATTEMPTS;
-            tracing::warn!(job = %job.job_id(), attempt = attempt.current(), permanent, error = %e, "analysis failed");
-            if last {
-                let msg = e.to_string();
-                let _ = analysis::finish_analysis(
-                    &state.pool,
-                    job.repo_id,
-                    job.number,
-                    &job.head_sha,
-                    v,
-                    "failed",
-                    None,
-                    &[],
-                    0,
-                    Some(&msg),
-                )
-                .await;
-                let _ = scans::settle_head(
-                    &state.pool,
-                    job.repo_id,
-                    job.number,
-                    &job.head_sha,
-                    "failed",
-                    None,
-                    0,
-                )
-                .await;
+            tracing::warn!(job = %job_id, attempt = attempt.current(), permanent, error = %e, "analysis failed");
+            if last(permanent) {
+                let _ =
+                    analysis::fail_heads(&state.pool, repo.repo_id, v, &refs, &e.to_string()).await;
             }
-            Err(into_apalis_error(e.into(), &attempt, permanent))
+            Err(into_apalis_error(e.into(), attempt, permanent))
         }
     }
 }
@@ -103,215 +200,444 @@ pub fn file_changes(files: Vec<crate::github::FileEntry>) -> Vec<FileChange> {
         .collect()
 }
 
-async fn run(state: &AppState, job: &AnalyseJob, v: Versions) -> Result<(), AnalyseError> {
-    let pool = &state.pool;
-    state.disk.ensure_room().map_err(AnalyseError::DiskLow)?;
-    let pr = match analysis::load_pr(pool, job.repo_id, job.number).await {
-        Ok(pr) => pr,
-        Err(StoreError::NotFound) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if pr.head_sha != job.head_sha {
-        // Superseded: the newer head has its own job.
-        scans::settle_head(
-            pool,
-            job.repo_id,
-            job.number,
-            &job.head_sha,
-            "unchanged",
-            None,
-            0,
-        )
-        .await?;
-        return Ok(());
-    }
-    {
-        let c = pool.get().await.map_err(StoreError::from)?;
-        if analysis::analysis_status(&c, job.repo_id, job.number, &job.head_sha, v)
-            .await?
-            .as_deref()
-            == Some("done")
-        {
-            drop(c);
-            scans::settle_head(
-                pool,
-                job.repo_id,
-                job.number,
-                &job.head_sha,
-                "analyzed",
-                None,
-                0,
-            )
-            .await?;
-            return Ok(());
-        }
-    }
-    analysis::begin_analysis(pool, job.repo_id, job.number, &job.head_sha, v).await?;
-
-    let stats = CallStats::new();
-    let mirrored = match &state.mirror {
-        Some(m) => match m
-            .diff(&job.owner, &job.repo, &job.head_sha, &pr.base_ref)
-            .await
-        {
-            Ok(files) => Some(files),
-            Err(e) => {
-                tracing::debug!(job = %job.job_id(), error = %e, "mirror diff unavailable; using REST");
-                None
-            }
-        },
-        None => None,
-    };
-    let source = if mirrored.is_some() { "mirror" } else { "rest" };
-    let files = match mirrored {
-        Some(f) => f,
-        None => match state
-            .github
-            .list_files(&job.owner, &job.repo, job.number, &stats)
-            .await
-        {
-            Ok(f) => f,
-            Err(GithubError::NotFound(_)) => {
-                let msg = "the PR is gone from GitHub (404)";
-                analysis::finish_analysis(
-                    pool,
-                    job.repo_id,
-                    job.number,
-                    &job.head_sha,
-                    v,
-                    "failed",
-                    Some("rest"),
-                    &[],
-                    0,
-                    Some(msg),
-                )
-                .await?;
-                scans::settle_head(
-                    pool,
-                    job.repo_id,
-                    job.number,
-                    &job.head_sha,
-                    "failed",
-                    Some("rest"),
-                    stats.calls.load(std::sync::atomic::Ordering::Relaxed) as i32,
-                )
-                .await?;
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        },
-    };
-    let input = PrInput {
-        number: job.number as u64,
-        title: pr.title.clone(),
-        body: pr.body.clone(),
-        author: pr.author.clone(),
-        created_at: pr.created_at.timestamp(),
-        head_sha: job.head_sha.clone(),
-        files: file_changes(files),
-    };
-    let cfg = state.triage.clone();
+/// Runs `f` over `items` on the blocking pool, spread over the machine's cores, keeping the
+/// input order.
+async fn on_cores<T, R>(
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Send + Sync + 'static,
+) -> Result<Vec<R>, AnalyseError>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = items.len().div_ceil(cores).max(1);
+    let f = Arc::new(f);
     let span = tracing::Span::current();
-    let (result, keys) = tokio::task::spawn_blocking(move || {
-        let _g = span.enter();
-        let a = triage::analyse(&input, &cfg);
-        let keys = triage::index_keys(&a.signature, &cfg);
-        (a, keys)
-    })
-    .await
-    .map_err(|e| AnalyseError::Engine(e.to_string()))?;
-    let matchable = !result.is_bot && pr.state == "open";
-    let keys = if matchable { keys } else { Vec::new() };
-    analysis::save_signature(
-        pool,
-        job.repo_id,
-        job.number,
-        &job.head_sha,
-        v,
-        &result,
-        &keys,
-    )
-    .await?;
-
-    let mut stored = 0;
-    if matchable {
-        let postings = analysis::postings(
-            pool,
-            job.repo_id,
-            v,
-            &keys,
-            state.triage.candidates.max_posting as i64,
-        )
-        .await?;
-        let cands = triage::rank_candidates(job.number as u64, &postings, &state.triage);
-        let numbers: Vec<i64> = cands.iter().map(|&n| n as i64).collect();
-        let others = analysis::load_signatures(pool, job.repo_id, v, &numbers).await?;
-        // Document frequencies of every feature of both sides of every pair to score.
-        let mut feature_keys: Vec<String> = triage::feature_keys(&result.signature, &state.triage);
-        for (_, _, sig) in &others {
-            feature_keys.extend(triage::feature_keys(sig, &state.triage));
+    let mut tasks = Vec::new();
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
         }
-        feature_keys.sort_unstable();
-        feature_keys.dedup();
-        let counts = analysis::key_counts(pool, job.repo_id, v, &feature_keys).await?;
-        let cfg = state.triage.clone();
-        let me = result.signature.clone();
-        let scored = tokio::task::spawn_blocking(move || {
-            let ctx = triage::ScoreContext::from_counts(counts);
-            let mut out = Vec::new();
-            for (n, head, sig) in others {
-                let e = triage::score(&me, &sig, &ctx, &cfg);
-                if e.category == Category::NotRelated {
-                    continue;
-                }
-                let r = triage::score(&sig, &me, &ctx, &cfg);
-                out.push((n, head, e, r));
+        let f = f.clone();
+        let span = span.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            chunk.into_iter().map(|x| f(x)).collect::<Vec<R>>()
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.extend(t.await.map_err(|e| AnalyseError::Engine(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// A head whose diff was read.
+struct Fetched {
+    number: i64,
+    head_sha: String,
+    source: &'static str,
+    input: PrInput,
+}
+
+/// One head through the engine.
+struct Analysed {
+    number: i64,
+    head_sha: String,
+    source: &'static str,
+    analysis: Analysis,
+    keys: Vec<String>,
+    encoded: Result<Vec<u8>, String>,
+}
+
+/// Reads one head's diff: from the mirror when it has the head, else from the REST files
+/// endpoint. `Ok(None)` when the PR is gone from GitHub.
+async fn fetch_diff(
+    state: &AppState,
+    repo: &RepoRef,
+    number: i64,
+    head_sha: &str,
+    base_ref: &str,
+    stats: &CallStats,
+) -> Result<Option<(Vec<crate::github::FileEntry>, &'static str)>, GithubError> {
+    if let Some(m) = &state.mirror {
+        match m.diff(&repo.owner, &repo.repo, head_sha, base_ref).await {
+            Ok(files) => return Ok(Some((files, "mirror"))),
+            Err(e) => {
+                tracing::debug!(number, error = %e, "mirror diff unavailable; using REST")
             }
-            out.sort_by(|a, b| {
-                b.2.final_score
-                    .total_cmp(&a.2.final_score)
-                    .then(a.0.cmp(&b.0))
-            });
-            out.truncate(TOP_EDGES);
-            out
-        })
+        }
+    }
+    match state
+        .github
+        .list_files(&repo.owner, &repo.repo, number, stats)
         .await
-        .map_err(|e| AnalyseError::Engine(e.to_string()))?;
-        let rows: Vec<EdgeRow<'_>> = scored
-            .iter()
-            .map(|(n, head, e, r)| EdgeRow {
-                other_number: *n,
-                other_head_sha: head,
+    {
+        Ok(files) => Ok(Some((files, "rest"))),
+        Err(GithubError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Analyses `heads` of one repository (see the module documentation). Errors are returned only
+/// for trouble that concerns the whole batch (Postgres, the disk); a head whose diff cannot be
+/// read is reported in [`BatchReport::retry`] or settled as failed, and the others go on.
+pub async fn analyse_heads(
+    state: &AppState,
+    repo: &RepoRef,
+    heads: &[(i64, &str)],
+    v: Versions,
+) -> Result<BatchReport, AnalyseError> {
+    state.disk.ensure_room().map_err(AnalyseError::DiskLow)?;
+    let pool = &state.pool;
+    let repo_id = repo.repo_id;
+    let mut report = BatchReport::default();
+    let rows = {
+        let c = pool.get().await.map_err(StoreError::from)?;
+        analysis::load_heads(&c, repo_id, heads, v).await?
+    };
+
+    // 1. What needs doing.
+    let mut settled: Vec<(i64, String, Outcome, Option<String>, bool)> = Vec::new();
+    let mut work = Vec::new();
+    for r in rows {
+        match &r.pr {
+            // The PR row is gone, or a newer head has its own analysis.
+            None => settled.push((r.number, r.head_sha, Outcome::Unchanged, None, false)),
+            Some(pr) if pr.head_sha != r.head_sha => {
+                settled.push((r.number, r.head_sha, Outcome::Unchanged, None, false))
+            }
+            Some(_) if r.status.as_deref() == Some("done") => {
+                report.done.push((r.number, r.head_sha.clone()));
+                settled.push((r.number, r.head_sha, Outcome::Analyzed, None, false));
+            }
+            // Started this often and never finished: something about this head ends the process
+            // (memory, a hang past the timeout). Give up on it instead of taking its batch down
+            // again and again.
+            Some(_)
+                if r.status.as_deref() == Some("running")
+                    && r.attempts as usize >= super::MAX_ATTEMPTS =>
+            {
+                let msg = format!(
+                    "gave up: the analysis was started {} times and never finished",
+                    r.attempts
+                );
+                settled.push((r.number, r.head_sha, Outcome::Failed, Some(msg), true));
+            }
+            Some(pr) => work.push((r.number, r.head_sha.clone(), pr.clone())),
+        }
+    }
+    let begun: Vec<(i64, &str)> = work.iter().map(|(n, h, _)| (*n, h.as_str())).collect();
+    if !begun.is_empty() {
+        analysis::begin_analyses(pool, repo_id, &begun, v, &state.worker).await?;
+    }
+
+    // 2. Diffs, a few at a time.
+    let stats = CallStats::new();
+    let fetched: Vec<_> = futures::stream::iter(work.into_iter().map(|(number, head_sha, pr)| {
+        let stats = &stats;
+        async move {
+            let r = fetch_diff(state, repo, number, &head_sha, &pr.base_ref, stats).await;
+            (number, head_sha, pr, r)
+        }
+    }))
+    .buffered(FETCH_CONCURRENCY)
+    .collect()
+    .await;
+    let mut inputs = Vec::new();
+    for (number, head_sha, pr, r) in fetched {
+        match r {
+            Ok(Some((files, source))) => inputs.push(Fetched {
+                number,
+                input: PrInput {
+                    number: number as u64,
+                    title: pr.title,
+                    body: pr.body,
+                    author: pr.author,
+                    created_at: pr.created_at.timestamp(),
+                    head_sha: head_sha.clone(),
+                    files: file_changes(files),
+                },
+                head_sha,
+                source,
+            }),
+            Ok(None) => settled.push((
+                number,
+                head_sha,
+                Outcome::Failed,
+                Some("the PR is gone from GitHub (404)".into()),
+                true,
+            )),
+            Err(e) if e.is_transient() => report.retry.push((number, head_sha, e.to_string())),
+            Err(e) => settled.push((number, head_sha, Outcome::Failed, Some(e.to_string()), true)),
+        }
+    }
+
+    // 3. The engine, on every core.
+    let cfg = state.triage.clone();
+    let analysed: Vec<Analysed> = on_cores(inputs, move |f: Fetched| {
+        let analysis = triage::analyse(&f.input, &cfg);
+        let keys = triage::index_keys(&analysis.signature, &cfg);
+        let encoded = analysis::encode_signature(&analysis.signature).map_err(|e| e.to_string());
+        Analysed {
+            number: f.number,
+            head_sha: f.head_sha,
+            source: f.source,
+            analysis,
+            keys,
+            encoded,
+        }
+    })
+    .await?;
+    let mut ok = Vec::new();
+    for a in analysed {
+        match &a.encoded {
+            Ok(_) => ok.push(a),
+            Err(e) => {
+                let msg = e.clone();
+                settled.push((a.number, a.head_sha, Outcome::Failed, Some(msg), true));
+            }
+        }
+    }
+    let analysed = ok;
+
+    // 4. Files, signatures and index keys.
+    let index_rows: Vec<IndexRow<'_>> = analysed
+        .iter()
+        .map(|a| IndexRow {
+            number: a.number,
+            head_sha: &a.head_sha,
+            analysis: &a.analysis,
+            encoded: a.encoded.clone().unwrap_or_default(),
+            keys: &a.keys,
+            matchable: !a.analysis.is_bot,
+        })
+        .collect();
+    let written = if index_rows.is_empty() {
+        BTreeMap::new()
+    } else {
+        analysis::save_index(pool, repo_id, v, &index_rows).await?
+    };
+    drop(index_rows);
+
+    // 5–6. Candidates and scores of every indexed head.
+    let indexed: Vec<&Analysed> = analysed
+        .iter()
+        .filter(|a| written.get(&a.number) == Some(&true))
+        .collect();
+    let scored = if indexed.is_empty() {
+        Vec::new()
+    } else {
+        score_batch(state, repo_id, v, &indexed).await?
+    };
+
+    // 7. Edges, the analyses' ends and the scans' progress.
+    let mut edge_count: HashMap<i64, i32> = HashMap::new();
+    for s in &scored {
+        *edge_count.entry(s.number).or_default() += 1;
+    }
+    let edge_rows: Vec<EdgeRow<'_>> = scored
+        .iter()
+        .map(|s| EdgeRow {
+            number: s.number,
+            head_sha: &s.head_sha,
+            other_number: s.other,
+            other_head_sha: &s.other_head,
+            edge: &s.edge,
+            reverse: &s.reverse,
+        })
+        .collect();
+    let mut finished: Vec<Finished<'_>> = Vec::new();
+    for a in &analysed {
+        let current = written.contains_key(&a.number);
+        finished.push(Finished {
+            number: a.number,
+            head_sha: &a.head_sha,
+            outcome: if current {
+                Outcome::Analyzed
+            } else {
+                Outcome::Unchanged
+            },
+            source: Some(a.source),
+            degraded: &a.analysis.degraded,
+            candidates: edge_count.get(&a.number).copied().unwrap_or(0),
+            error: (!current).then_some("superseded: the PR's head changed before it was stored"),
+            record: true,
+        });
+    }
+    for (number, head_sha, outcome, error, record) in &settled {
+        finished.push(Finished {
+            number: *number,
+            head_sha,
+            outcome: *outcome,
+            source: None,
+            degraded: &[],
+            candidates: 0,
+            error: error.as_deref(),
+            record: *record,
+        });
+    }
+    let calls = stats.calls.load(Ordering::Relaxed) as i32;
+    let outcomes = analysis::save_results(pool, repo_id, v, &finished, &edge_rows, calls).await?;
+    for (f, o) in finished.iter().zip(&outcomes) {
+        match o {
+            Outcome::Analyzed if f.record => report.done.push((f.number, f.head_sha.to_string())),
+            Outcome::Failed => report.failed += 1,
+            _ => {}
+        }
+    }
+    if !analysed.is_empty() {
+        state.cache.bump();
+    }
+    Ok(report)
+}
+
+/// One scored pair, from `number`'s side (the reverse is kept for the other direction).
+struct Scored {
+    number: i64,
+    head_sha: String,
+    other: i64,
+    other_head: String,
+    edge: Edge,
+    reverse: Edge,
+}
+
+/// Looks up the candidates of every indexed head of the batch in one query, loads the
+/// candidates' signatures and their features' document frequencies, and scores every pair on
+/// every core. Keeps the [`TOP_EDGES`] strongest edges of each head.
+async fn score_batch(
+    state: &AppState,
+    repo_id: i64,
+    v: Versions,
+    indexed: &[&Analysed],
+) -> Result<Vec<Scored>, AnalyseError> {
+    let cfg = state.triage.clone();
+    let c = state.pool.get().await.map_err(StoreError::from)?;
+    // Postings and document frequencies of every key of the batch, in one query.
+    let mut keys: Vec<&str> = indexed
+        .iter()
+        .flat_map(|a| a.keys.iter().map(String::as_str))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let postings =
+        analysis::postings(&c, repo_id, v, &keys, cfg.candidates.max_posting as i64).await?;
+    let by_key: HashMap<&str, &analysis::Posting> =
+        postings.iter().map(|p| (p.key.as_str(), p)).collect();
+    let candidates: Vec<Vec<u64>> = indexed
+        .iter()
+        .map(|a| {
+            let mine: Vec<(String, Vec<u64>)> = a
+                .keys
+                .iter()
+                .filter_map(|k| by_key.get(k.as_str()))
+                .map(|p| (p.key.clone(), p.numbers.clone()))
+                .collect();
+            triage::rank_candidates(a.number as u64, &mine, &cfg)
+        })
+        .collect();
+
+    // Signatures: the batch's own from memory, the others in one query.
+    let mut sigs: HashMap<u64, (String, Arc<Signature>)> = indexed
+        .iter()
+        .map(|a| {
+            (
+                a.number as u64,
+                (a.head_sha.clone(), Arc::new(a.analysis.signature.clone())),
+            )
+        })
+        .collect();
+    let wanted: BTreeSet<i64> = candidates
+        .iter()
+        .flatten()
+        .filter(|n| !sigs.contains_key(n))
+        .map(|&n| n as i64)
+        .collect();
+    let wanted: Vec<i64> = wanted.into_iter().collect();
+    let stored = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        analysis::load_signatures(&c, repo_id, v, &wanted).await?
+    };
+    let decoded = on_cores(stored, |(n, h, bytes): (i64, String, Vec<u8>)| {
+        analysis::decode_signature(&bytes).map(|s| (n, h, s))
+    })
+    .await?;
+    let mut loaded = Vec::with_capacity(decoded.len());
+    for d in decoded {
+        let (n, h, s) = d?;
+        loaded.push(n as u64);
+        sigs.insert(n as u64, (h, Arc::new(s)));
+    }
+
+    // Document frequencies: the batch's keys came with their postings; the loaded candidates'
+    // other features take one more query.
+    let mut df: HashMap<String, u32> = postings.iter().map(|p| (p.key.clone(), p.count)).collect();
+    let mut missing: BTreeSet<String> = BTreeSet::new();
+    for n in &loaded {
+        for k in triage::feature_keys(&sigs[n].1, &cfg) {
+            if !df.contains_key(&k) {
+                missing.insert(k);
+            }
+        }
+    }
+    let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+    if !missing.is_empty() {
+        df.extend(analysis::key_counts(&c, repo_id, v, &missing).await?);
+    }
+    drop(c);
+
+    // Every pair of every head, on every core.
+    let ctx = Arc::new(triage::ScoreContext::from_fn(move |k| {
+        df.get(k).copied().unwrap_or(0)
+    }));
+    type Job = (
+        i64,
+        String,
+        Arc<Signature>,
+        Vec<(u64, String, Arc<Signature>)>,
+    );
+    let jobs: Vec<Job> = indexed
+        .iter()
+        .zip(candidates)
+        .map(|(a, cands)| {
+            let list = cands
+                .into_iter()
+                .filter_map(|n| sigs.get(&n).map(|(h, s)| (n, h.clone(), s.clone())))
+                .collect();
+            let me = sigs[&(a.number as u64)].1.clone();
+            (a.number, a.head_sha.clone(), me, list)
+        })
+        .collect();
+    let per_head: Vec<Vec<Scored>> = on_cores(jobs, move |(number, head_sha, me, list): Job| {
+        let mut out: Vec<Scored> = Vec::new();
+        for (n, other_head, sig) in list {
+            let e = triage::score(&me, &sig, &ctx, &cfg);
+            if e.category == Category::NotRelated {
+                continue;
+            }
+            let r = triage::score(&sig, &me, &ctx, &cfg);
+            out.push(Scored {
+                number,
+                head_sha: head_sha.clone(),
+                other: n as i64,
+                other_head,
                 edge: e,
                 reverse: r,
-            })
-            .collect();
-        stored = rows.len() as i32;
-        analysis::save_edges(pool, job.repo_id, job.number, &job.head_sha, v, &rows).await?;
-    }
-    state.cache.bump();
-    analysis::finish_analysis(
-        pool,
-        job.repo_id,
-        job.number,
-        &job.head_sha,
-        v,
-        "done",
-        Some(source),
-        &result.degraded,
-        stored,
-        None,
-    )
+            });
+        }
+        out.sort_by(|a, b| {
+            b.edge
+                .final_score
+                .total_cmp(&a.edge.final_score)
+                .then(a.other.cmp(&b.other))
+        });
+        out.truncate(TOP_EDGES);
+        out
+    })
     .await?;
-    scans::settle_head(
-        pool,
-        job.repo_id,
-        job.number,
-        &job.head_sha,
-        "analyzed",
-        Some(source),
-        stats.calls.load(std::sync::atomic::Ordering::Relaxed) as i32,
-    )
-    .await?;
-    Ok(())
+    Ok(per_head.into_iter().flatten().collect())
 }

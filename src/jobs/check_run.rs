@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 
-use super::{AnalyseJob, CheckRunJob, into_apalis_error};
+use super::{CheckRunJob, into_apalis_error};
 use crate::github::checks::CheckOutput;
 use crate::github::{CallStats, GithubError};
 use crate::state::AppState;
@@ -65,46 +65,47 @@ fn review_threshold(state: &AppState) -> f64 {
         .unwrap_or(state.triage.review_threshold)
 }
 
-/// Called when an analysis job ends well: in app and hybrid modes, for a repository with an
-/// installation, queues the check run of the analysed head and of the open PRs it now links to
-/// (their check runs mention it). Errors make the analysis job retry, which lands here again.
-pub async fn after_analysis(state: &AppState, job: &AnalyseJob) -> anyhow::Result<()> {
+/// Called when analyses end well: in app and hybrid modes, for a repository with an
+/// installation, queues the check runs of the analysed heads and of the open PRs they now link to
+/// (their check runs mention them). Errors make the analysis job retry, which lands here again.
+pub async fn after_analysis(
+    state: &AppState,
+    repo: &super::analyse::RepoRef,
+    heads: &[(i64, String)],
+) -> anyhow::Result<()> {
     if !state.config.github_mode.uses_app() {
         return Ok(());
     }
-    if app_store::repo_installation(&state.pool, job.repo_id)
+    if app_store::repo_installation(&state.pool, repo.repo_id)
         .await?
         .is_none()
     {
         return Ok(());
     }
-    let v = Versions::current(&state.triage);
-    let done = {
-        let c = state.pool.get().await.map_err(StoreError::from)?;
-        analysis::analysis_status(&c, job.repo_id, job.number, &job.head_sha, v).await?
-    };
-    if done.as_deref() != Some("done") {
-        return Ok(());
+    let mut targets: Vec<(i64, String)> = Vec::new();
+    for (number, head_sha) in heads {
+        targets.push((*number, head_sha.clone()));
+        targets.extend(
+            app_store::linked_open_prs(
+                &state.pool,
+                repo.repo_id,
+                *number,
+                head_sha,
+                &["SAME_CHANGE", "SAME_FEATURE", "COMPETING_IMPLEMENTATION"],
+                review_threshold(state),
+            )
+            .await?,
+        );
     }
-    let mut targets = vec![(job.number, job.head_sha.clone())];
-    targets.extend(
-        app_store::linked_open_prs(
-            &state.pool,
-            job.repo_id,
-            job.number,
-            &job.head_sha,
-            &["SAME_CHANGE", "SAME_FEATURE", "COMPETING_IMPLEMENTATION"],
-            review_threshold(state),
-        )
-        .await?,
-    );
+    targets.sort_unstable();
+    targets.dedup();
     for (number, head_sha) in targets {
         state
             .queues
             .push_check_run(&CheckRunJob {
-                repo_id: job.repo_id,
-                owner: job.owner.clone(),
-                repo: job.repo.clone(),
+                repo_id: repo.repo_id,
+                owner: repo.owner.clone(),
+                repo: repo.repo.clone(),
                 number,
                 head_sha,
                 slot: 0,

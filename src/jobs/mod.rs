@@ -32,6 +32,11 @@ const MISSED_HEARTBEATS: usize = 3;
 /// ten), so it bounds throughput: 250 ms capped a scan at about 16 analyses a second.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Bound of a webhook's single-head analysis.
+pub const ANALYSE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Bound of one scan batch (up to `SCAN_BATCH_SIZE` diffs, fetched a few at a time).
+pub const BATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+
 /// Errors at the queue's edge.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -118,6 +123,56 @@ impl AnalyseJob {
     }
 }
 
+/// One head of a [`BatchJob`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchHead {
+    /// PR number.
+    pub number: i64,
+    /// Head commit.
+    pub head_sha: String,
+}
+
+/// Analyse a batch of a scan's heads (the scan queue's analyses; webhooks use [`AnalyseJob`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchJob {
+    /// Repository row id.
+    pub repo_id: i64,
+    /// Repository owner.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// Snapshot of the scan that queued it.
+    pub snapshot: String,
+    /// The heads, ascending by number.
+    pub heads: Vec<BatchHead>,
+}
+
+impl BatchJob {
+    /// `batch:{owner}/{repo}:{snapshot}:{first}-{last}:{digest}`: named after its content, so a
+    /// scan that runs again (after a crash) queues the same batches again as no-ops, and a later
+    /// scan with other heads queues new ones.
+    pub fn job_id(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for head in &self.heads {
+            h.update(head.number.to_le_bytes());
+            h.update(head.head_sha.as_bytes());
+            h.update([0]);
+        }
+        let digest = hex::encode(&h.finalize()[..8]);
+        let first = self.heads.first().map_or(0, |h| h.number);
+        let last = self.heads.last().map_or(0, |h| h.number);
+        format!(
+            "batch:{}/{}:{}:{first}-{last}:{digest}",
+            self.owner.to_ascii_lowercase(),
+            self.repo.to_ascii_lowercase(),
+            self.snapshot,
+        )
+    }
+}
+
 /// Post (create or update) one PR head's Check Run (app and hybrid modes).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -167,8 +222,10 @@ pub struct Queues {
     conn: ConnectionManager,
     /// Storage of scan jobs.
     pub scan: RedisStorage<ScanJob>,
-    /// Storage of analyse jobs.
+    /// Storage of webhook analyses (one head each; never behind a scan's batches).
     pub analyse: RedisStorage<AnalyseJob>,
+    /// Storage of scan batches.
+    pub batch: RedisStorage<BatchJob>,
     /// Storage of check-run jobs.
     pub check: RedisStorage<CheckRunJob>,
     /// Storage of workflow jobs (set refreshes, plan applies, webhooks, digests).
@@ -198,12 +255,15 @@ impl Queues {
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:analyse")));
         let check =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:check")));
+        let batch =
+            RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:batch")));
         let workflow = RedisStorage::new(conn.clone())
             .with_config(queue_config(&format!("{prefix}:workflow")));
         Ok(Queues {
             conn,
             scan,
             analyse,
+            batch,
             check,
             workflow,
             last_heartbeat: Arc::new(AtomicI64::new(0)),
@@ -235,22 +295,51 @@ impl Queues {
         payload: &T,
         delay: Option<Duration>,
     ) -> Result<PushOutcome, JobError> {
-        let task_id = checked_task_id(id)?;
-        let bytes = serde_json::to_vec(payload)?;
-        let mut builder = TaskBuilder::new(bytes).task_id(task_id).idempotency_key(id);
-        if let Some(d) = delay {
-            builder = builder.run_after(d);
-        }
-        let task = builder.build();
-        let mut conn = self.conn.clone();
-        let (queued, scheduled) = apalis_redis::queries::push_tasks(&mut conn, cfg, &[task])
-            .await
-            .map_err(|e| JobError::Redis(e.to_string()))?;
-        Ok(if queued + scheduled > 0 {
+        let queued = self
+            .push_many(cfg, &[(id.to_string(), payload)], delay)
+            .await?;
+        Ok(if queued > 0 {
             PushOutcome::Enqueued
         } else {
             PushOutcome::Duplicate
         })
+    }
+
+    /// Pushes jobs `(id, payload)` in one round trip; returns how many were new (the others
+    /// had an id queued or done already).
+    async fn push_many<T: Serialize>(
+        &self,
+        cfg: &QueueConfig,
+        jobs: &[(String, &T)],
+        delay: Option<Duration>,
+    ) -> Result<usize, JobError> {
+        let mut tasks = Vec::with_capacity(jobs.len());
+        for (id, payload) in jobs {
+            let task_id = checked_task_id(id)?;
+            let bytes = serde_json::to_vec(payload)?;
+            let mut builder = TaskBuilder::new(bytes)
+                .task_id(task_id)
+                .idempotency_key(id.as_str());
+            if let Some(d) = delay {
+                builder = builder.run_after(d);
+            }
+            tasks.push(builder.build());
+        }
+        if tasks.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        let (queued, scheduled) = apalis_redis::queries::push_tasks(&mut conn, cfg, &tasks)
+            .await
+            .map_err(|e| JobError::Redis(e.to_string()))?;
+        Ok((queued + scheduled) as usize)
+    }
+
+    /// Queues a scan's batches in one round trip; batches queued before (same content) are
+    /// no-ops. Returns how many were new.
+    pub async fn push_batches(&self, jobs: &[BatchJob]) -> Result<usize, JobError> {
+        let jobs: Vec<(String, &BatchJob)> = jobs.iter().map(|j| (j.job_id(), j)).collect();
+        self.push_many(self.batch.get_config(), &jobs, None).await
     }
 
     /// Queues a scan; a second push of the same snapshot is a no-op.
@@ -305,7 +394,7 @@ impl Queues {
 
 /// A unique worker name per process (apalis refuses a name that heartbeated recently, and a
 /// restarted process would otherwise kill its own worker).
-fn worker_name(kind: &str) -> String {
+pub fn worker_name(kind: &str) -> String {
     let host = std::env::var("HOSTNAME")
         .or_else(|_| std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()))
         .unwrap_or_else(|_| "local".into());
@@ -348,6 +437,11 @@ pub async fn run_workers(
     };
     let scan_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
     let analyse_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+    let batch_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+    let batch_name = worker_name("batch");
+    let batch_storage = state.queues.batch.clone();
+    let batch_state = state.clone();
+    let batch_concurrency = state.config.batch_concurrency;
     let check_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
     let check_name = worker_name("check");
     let check_storage = state.queues.check.clone();
@@ -397,11 +491,24 @@ pub async fn run_workers(
                 .retry(
                     apalis::prelude::RetryPolicy::retries(2).with_backoff(analyse_backoff.clone()),
                 )
-                .timeout(Duration::from_secs(600))
+                .timeout(ANALYSE_TIMEOUT)
                 .catch_panic()
                 .enable_tracing()
                 .data(analyse_state.clone())
                 .build(analyse::handle)
+        })
+        .register(move |restarts| {
+            // A scan's batches: each spreads its engine work over the cores itself, so a few
+            // at once keep the machine busy while webhooks' analyses (above) still get through.
+            WorkerBuilder::new(format!("{batch_name}-r{restarts}"))
+                .backend(batch_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(batch_concurrency)
+                .retry(apalis::prelude::RetryPolicy::retries(2).with_backoff(batch_backoff.clone()))
+                .timeout(BATCH_TIMEOUT)
+                .catch_panic()
+                .enable_tracing()
+                .data(batch_state.clone())
+                .build(analyse::handle_batch)
         })
         .register(move |restarts| {
             // Check runs are GitHub writes: few at once (secondary rate limits).

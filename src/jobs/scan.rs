@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use apalis::prelude::*;
 use chrono::{TimeZone, Utc};
 
-use super::{AnalyseJob, ScanJob, into_apalis_error};
+use super::{BatchHead, BatchJob, ScanJob, into_apalis_error};
 use crate::github::{CallStats, GithubError};
 use crate::state::AppState;
 use crate::store::analysis::Versions;
@@ -128,16 +128,19 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
         // nothing; `last_seen_at` is when a PR's row was last written); never let a slow listing
         // put back an older head than a webhook stored.
         let stored = repos::stored_versions(&tx, repo_id, &numbers).await?;
-        for pr in &pulls {
-            let same = stored
-                .get(&pr.number)
-                .is_some_and(|(head, state, updated)| {
-                    *head == pr.head.sha && state == pr.state_word() && *updated == pr.updated_at
-                });
-            if !same {
-                crate::store::app::upsert_pull_if_newer(&tx, repo_id, pr).await?;
-            }
-        }
+        let changed: Vec<&crate::github::PullSummary> = pulls
+            .iter()
+            .filter(|pr| {
+                !stored
+                    .get(&pr.number)
+                    .is_some_and(|(head, state, updated)| {
+                        *head == pr.head.sha
+                            && state == pr.state_word()
+                            && *updated == pr.updated_at
+                    })
+            })
+            .collect();
+        repos::upsert_listed_pulls(&tx, repo_id, &changed).await?;
         let heads: Vec<&str> = pulls.iter().map(|p| p.head.sha.as_str()).collect();
         scans::add_scan_prs(&tx, &job_id, repo_id, v, &numbers, &heads).await?;
         // With a cap, PRs beyond it were not listed: only a full listing can tell what closed.
@@ -170,30 +173,31 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
             .await?;
         }
     }
-    // Postgres first, then the queue: a crash in between re-runs this job, which pushes again.
-    for (number, head_sha, failed_before) in &pending {
-        let generation = if *failed_before {
-            // A head whose analysis failed is tried again, at most once a minute.
-            (Utc::now().timestamp() / 60) as u32
-        } else {
-            0
-        };
-        state
-            .queues
-            .push_analyse(&AnalyseJob {
-                repo_id,
-                owner: job.owner.clone(),
-                repo: job.repo.clone(),
-                number: *number,
-                head_sha: head_sha.clone(),
-                generation,
-            })
-            .await?;
-    }
+    // Postgres first, then the queue: a crash in between re-runs this job, which pushes the same
+    // batches again (no-ops: a batch is named after its heads). A head whose analysis failed
+    // before is tried again by each later scan.
+    let batches: Vec<BatchJob> = pending
+        .chunks(state.config.scan_batch_size)
+        .map(|chunk| BatchJob {
+            repo_id,
+            owner: job.owner.clone(),
+            repo: job.repo.clone(),
+            snapshot: job.snapshot.clone(),
+            heads: chunk
+                .iter()
+                .map(|(number, head_sha, _)| BatchHead {
+                    number: *number,
+                    head_sha: head_sha.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let queued = state.queues.push_batches(&batches).await?;
     scans::finish_listing(&state.pool, &job_id).await?;
     // PRs may have closed or changed head: cached result pages are stale.
     state.cache.bump();
-    tracing::info!(scan = %job_id, listed = pulls.len(), queued = pending.len(),
+    tracing::info!(scan = %job_id, listed = pulls.len(), pending = pending.len(),
+        batches = batches.len(), batches_queued = queued,
         api_calls = stats.calls.load(Ordering::Relaxed), "scan listed");
     Ok(())
 }

@@ -1,18 +1,27 @@
-//! Analyses of PR heads: signatures, files with channels, index keys and candidate edges.
+//! Analyses of PR heads, a batch at a time: signatures, files with channels, index keys and
+//! candidate edges. Every function takes all heads of a batch and costs one statement per table,
+//! whatever the batch size.
+//!
+//! A batch is written in two transactions. [`save_index`] stores the heads' files, signatures and
+//! index keys (document frequencies follow by trigger); only then are candidates looked up, so two
+//! batches running at the same moment always see each other's heads from at least one side.
+//! [`save_results`] then stores the scored edges, finishes the analyses and settles the scans.
+//! Both lock the PRs' rows and write only heads that are still their PR's current head, so a slow
+//! analysis of an old head can never overwrite what a newer head stored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 
 use super::{StoreError, StoreResult};
 use crate::triage::{self, Analysis, Edge, Signature};
 
-/// GitHub's word for a file status.
 fn to_json<T: serde::Serialize>(x: &T) -> StoreResult<serde_json::Value> {
     serde_json::to_value(x).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
+/// GitHub's word for a file status.
 fn status_word(s: triage::FileStatus) -> &'static str {
     use triage::FileStatus::*;
     match s {
@@ -48,7 +57,33 @@ impl Versions {
     }
 }
 
-/// What the analyse job needs of a PR row.
+/// The binary form of a signature as stored (postcard: compact, and decoded straight into the
+/// Rust type).
+pub fn encode_signature(sig: &Signature) -> StoreResult<Vec<u8>> {
+    postcard::to_stdvec(sig).map_err(|e| StoreError::Decode(format!("signature encoding: {e}")))
+}
+
+/// Reads a stored signature back.
+pub fn decode_signature(bytes: &[u8]) -> StoreResult<Signature> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Decode(format!("stored signature: {e}")))
+}
+
+/// One head a batch was asked to analyse, as Postgres knows it.
+#[derive(Debug, Clone)]
+pub struct HeadRow {
+    /// PR number.
+    pub number: i64,
+    /// The head asked for.
+    pub head_sha: String,
+    /// The PR as stored (None when the row is gone).
+    pub pr: Option<PrRow>,
+    /// Status of this head's analysis with the current versions (`done`, `failed`, `running`).
+    pub status: Option<String>,
+    /// Times an analysis of this head was started.
+    pub attempts: i32,
+}
+
+/// What an analysis needs of a PR row.
 #[derive(Debug, Clone)]
 pub struct PrRow {
     /// Title.
@@ -67,30 +102,56 @@ pub struct PrRow {
     pub base_ref: String,
 }
 
-/// Loads a PR.
-pub async fn load_pr(pool: &Pool, repo_id: i64, number: i64) -> StoreResult<PrRow> {
-    let c = pool.get().await?;
-    let r = c
-        .query_opt(
-            "SELECT title, body, author, head_sha, state, created_at, base_ref FROM pull_requests
-             WHERE repo_id = $1 AND number = $2",
-            &[&repo_id, &number],
+/// The PR rows and analysis states of `heads` (number, head), in one query, in input order.
+pub async fn load_heads(
+    c: &impl GenericClient,
+    repo_id: i64,
+    heads: &[(i64, &str)],
+    v: Versions,
+) -> StoreResult<Vec<HeadRow>> {
+    let numbers: Vec<i64> = heads.iter().map(|h| h.0).collect();
+    let shas: Vec<&str> = heads.iter().map(|h| h.1).collect();
+    let rows = c
+        .query(
+            "SELECT h.number, h.head_sha, p.number IS NOT NULL, p.title, p.body, p.author,
+                    p.head_sha, p.state, p.created_at, p.base_ref, a.status, COALESCE(a.attempts, 0)
+             FROM unnest($2::int8[], $3::text[]) WITH ORDINALITY AS h(number, head_sha, i)
+             LEFT JOIN pull_requests p ON p.repo_id = $1 AND p.number = h.number
+             LEFT JOIN analysis_runs a ON a.repo_id = $1 AND a.number = h.number
+                  AND a.head_sha = h.head_sha AND a.signature_version = $4
+                  AND a.algorithm_version = $5 AND a.config_version = $6
+             ORDER BY h.i",
+            &[
+                &repo_id,
+                &numbers,
+                &shas,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+            ],
         )
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    Ok(PrRow {
-        title: r.get(0),
-        body: r.get(1),
-        author: r.get(2),
-        head_sha: r.get(3),
-        state: r.get(4),
-        created_at: r.get(5),
-        base_ref: r.get(6),
-    })
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| HeadRow {
+            number: r.get(0),
+            head_sha: r.get(1),
+            pr: r.get::<_, bool>(2).then(|| PrRow {
+                title: r.get(3),
+                body: r.get(4),
+                author: r.get(5),
+                head_sha: r.get(6),
+                state: r.get(7),
+                created_at: r.get(8),
+                base_ref: r.get(9),
+            }),
+            status: r.get(10),
+            attempts: r.get(11),
+        })
+        .collect())
 }
 
-/// The status of a head's analysis with these versions (`done`, `failed`, `running`), if any,
-/// and the number of failed attempts so far.
+/// The status of one head's analysis with these versions (`done`, `failed`, `running`), if any.
 pub async fn analysis_status(
     c: &impl GenericClient,
     repo_id: i64,
@@ -98,203 +159,275 @@ pub async fn analysis_status(
     head_sha: &str,
     v: Versions,
 ) -> StoreResult<Option<String>> {
-    let row = c
-        .query_opt(
-            "SELECT status FROM analysis_runs WHERE repo_id = $1 AND number = $2 AND head_sha = $3
-               AND signature_version = $4 AND algorithm_version = $5 AND config_version = $6",
-            &[
-                &repo_id,
-                &number,
-                &head_sha,
-                &v.signature,
-                &v.algorithm,
-                &v.config,
-            ],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
+    let rows = load_heads(c, repo_id, &[(number, head_sha)], v).await?;
+    Ok(rows.into_iter().next().and_then(|r| r.status))
 }
 
-/// Records that an analysis started (or started again); returns the attempt number.
-pub async fn begin_analysis(
+/// Records that the analyses of `heads` started (or started again), by `worker`, in one
+/// statement. A head already `done` stays done; `attempts` counts the starts since the head last
+/// failed for good, so a head that keeps ending its process can be told apart.
+pub async fn begin_analyses(
     pool: &Pool,
     repo_id: i64,
-    number: i64,
-    head_sha: &str,
+    heads: &[(i64, &str)],
     v: Versions,
-) -> StoreResult<i32> {
-    let c = pool.get().await?;
-    let row = c
-        .query_one(
-            "INSERT INTO analysis_runs (repo_id, number, head_sha, signature_version, algorithm_version,
-                 config_version, status, attempts)
-             VALUES ($1, $2, $3, $4, $5, $6, 'running', 1)
-             ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
-             DO UPDATE SET status = CASE WHEN analysis_runs.status = 'done' THEN 'done' ELSE 'running' END,
-                           attempts = analysis_runs.attempts + 1, error = NULL, started_at = now()
-             RETURNING attempts",
-            &[&repo_id, &number, &head_sha, &v.signature, &v.algorithm, &v.config],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
-/// Marks an analysis finished.
-#[allow(clippy::too_many_arguments)]
-pub async fn finish_analysis(
-    pool: &Pool,
-    repo_id: i64,
-    number: i64,
-    head_sha: &str,
-    v: Versions,
-    status: &str,
-    source: Option<&str>,
-    degraded: &[String],
-    candidates: i32,
-    error: Option<&str>,
+    worker: &str,
 ) -> StoreResult<()> {
     let c = pool.get().await?;
-    let degraded = serde_json::to_value(degraded).map_err(|e| StoreError::Decode(e.to_string()))?;
+    let numbers: Vec<i64> = heads.iter().map(|h| h.0).collect();
+    let shas: Vec<&str> = heads.iter().map(|h| h.1).collect();
     c.execute(
-        "UPDATE analysis_runs SET status = $7, source = COALESCE($8, source), degraded = $9,
-             candidates = $10, error = $11, finished_at = now()
-         WHERE repo_id = $1 AND number = $2 AND head_sha = $3 AND signature_version = $4
-           AND algorithm_version = $5 AND config_version = $6",
+        "INSERT INTO analysis_runs AS a (repo_id, number, head_sha, signature_version,
+             algorithm_version, config_version, status, attempts, worker)
+         SELECT $1, h.number, h.head_sha, $4, $5, $6, 'running', 1, $7
+         FROM unnest($2::int8[], $3::text[]) AS h(number, head_sha)
+         ORDER BY h.number
+         ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
+         DO UPDATE SET status = CASE WHEN a.status = 'done' THEN 'done' ELSE 'running' END,
+                       attempts = CASE WHEN a.status = 'failed' THEN 1 ELSE a.attempts + 1 END,
+                       error = NULL, started_at = now(),
+                       worker = EXCLUDED.worker",
         &[
             &repo_id,
-            &number,
-            &head_sha,
+            &numbers,
+            &shas,
             &v.signature,
             &v.algorithm,
             &v.config,
-            &status,
-            &source,
-            &degraded,
-            &candidates,
-            &error,
+            &worker,
         ],
     )
     .await?;
     Ok(())
 }
 
-/// Stores a head's files, signature and index keys in one transaction, replacing what an older
-/// head of the same PR had. `keys` is empty for PRs that must not be matched (bots, closed).
-pub async fn save_signature(
+/// One analysed head to index.
+pub struct IndexRow<'a> {
+    /// PR number.
+    pub number: i64,
+    /// Head analysed.
+    pub head_sha: &'a str,
+    /// The engine's output.
+    pub analysis: &'a Analysis,
+    /// The signature, encoded ([`encode_signature`]).
+    pub encoded: Vec<u8>,
+    /// Index keys; written only when the PR is open at write time and `matchable`.
+    pub keys: &'a [String],
+    /// Whether the head may be matched at all (not a bot the config leaves out).
+    pub matchable: bool,
+}
+
+/// Locks the rows of `numbers` (in number order, so concurrent writers wait instead of
+/// deadlocking) and returns their current head and state.
+async fn lock_prs(
+    tx: &Transaction<'_>,
+    repo_id: i64,
+    numbers: &[i64],
+) -> StoreResult<HashMap<i64, (String, String)>> {
+    let rows = tx
+        .query(
+            "SELECT number, head_sha, state FROM pull_requests
+             WHERE repo_id = $1 AND number = ANY($2) ORDER BY number FOR UPDATE",
+            &[&repo_id, &numbers],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect())
+}
+
+/// Stores the heads' files, signatures and index keys in one transaction (one statement per
+/// table), replacing what older heads of the same PRs had. Heads that are no longer their PR's
+/// current head (checked under the row lock) are not written. Returns, per written head, whether
+/// its index keys were written (its PR is open and it is matchable).
+pub async fn save_index(
     pool: &Pool,
     repo_id: i64,
-    number: i64,
-    head_sha: &str,
     v: Versions,
-    analysis: &Analysis,
-    keys: &[String],
-) -> StoreResult<()> {
+    rows: &[IndexRow<'_>],
+) -> StoreResult<BTreeMap<i64, bool>> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
+    let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
+    let current = lock_prs(&tx, repo_id, &numbers).await?;
+    let rows: Vec<&IndexRow<'_>> = rows
+        .iter()
+        .filter(|r| current.get(&r.number).is_some_and(|(h, _)| h == r.head_sha))
+        .collect();
+    let mut written = BTreeMap::new();
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok(written);
+    }
+    let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
+
+    // Files.
+    let mut f_number = Vec::new();
+    let mut f_head = Vec::new();
+    let mut f_path = Vec::new();
+    let mut f_prev = Vec::new();
+    let mut f_status = Vec::new();
+    let mut f_add = Vec::new();
+    let mut f_del = Vec::new();
+    let mut f_channel = Vec::new();
+    let mut f_binary = Vec::new();
+    let mut f_trunc = Vec::new();
+    for r in &rows {
+        for f in &r.analysis.files {
+            f_number.push(r.number);
+            f_head.push(r.head_sha);
+            f_path.push(f.path.as_str());
+            f_prev.push(f.previous_path.as_deref());
+            f_status.push(status_word(f.status));
+            f_add.push(f.additions as i32);
+            f_del.push(f.deletions as i32);
+            f_channel.push(f.channel.as_str());
+            f_binary.push(f.binary);
+            f_trunc.push(f.truncated);
+        }
+    }
     tx.execute(
-        "DELETE FROM pr_files WHERE repo_id = $1 AND number = $2",
-        &[&repo_id, &number],
+        "DELETE FROM pr_files WHERE repo_id = $1 AND number = ANY($2)",
+        &[&repo_id, &numbers],
     )
     .await?;
-    let files = &analysis.files;
-    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let previous: Vec<Option<&str>> = files.iter().map(|f| f.previous_path.as_deref()).collect();
-    let statuses: Vec<&str> = files.iter().map(|f| status_word(f.status)).collect();
-    let additions: Vec<i32> = files.iter().map(|f| f.additions as i32).collect();
-    let deletions: Vec<i32> = files.iter().map(|f| f.deletions as i32).collect();
-    let channels: Vec<&str> = files.iter().map(|f| f.channel.as_str()).collect();
-    let binary: Vec<bool> = files.iter().map(|f| f.binary).collect();
-    let truncated: Vec<bool> = files.iter().map(|f| f.truncated).collect();
     tx.execute(
         "INSERT INTO pr_files (repo_id, number, head_sha, path, previous_path, status, additions,
              deletions, channel, is_binary, truncated, signature_version, config_version)
-         SELECT $1, $2, $3, f.path, f.previous_path, f.status, f.additions, f.deletions,
-                f.channel, f.is_binary, f.truncated, $12, $13
-         FROM unnest($4::text[], $5::text[], $6::text[], $7::int4[], $8::int4[], $9::text[],
-                     $10::bool[], $11::bool[])
-              AS f(path, previous_path, status, additions, deletions, channel, is_binary, truncated)
+         SELECT $1, f.number, f.head_sha, f.path, f.previous_path, f.status, f.additions,
+                f.deletions, f.channel, f.is_binary, f.truncated, $12, $13
+         FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[],
+                     $8::int4[], $9::text[], $10::bool[], $11::bool[])
+              AS f(number, head_sha, path, previous_path, status, additions, deletions, channel,
+                   is_binary, truncated)
          ON CONFLICT DO NOTHING",
         &[
             &repo_id,
-            &number,
-            &head_sha,
-            &paths,
-            &previous,
-            &statuses,
-            &additions,
-            &deletions,
-            &channels,
-            &binary,
-            &truncated,
+            &f_number,
+            &f_head,
+            &f_path,
+            &f_prev,
+            &f_status,
+            &f_add,
+            &f_del,
+            &f_channel,
+            &f_binary,
+            &f_trunc,
             &v.signature,
             &v.config,
         ],
     )
     .await?;
-    let sig = to_json(&analysis.signature)?;
-    let sizes = to_json(&analysis.channel_sizes)?;
-    let canonical =
-        Some(analysis.signature.prod.change.canonical_hash.as_str()).filter(|h| !h.is_empty());
-    let p = &analysis.channel_sizes.production;
-    let production_lines = (p.additions + p.deletions) as i32;
+
+    // Signatures.
+    let heads: Vec<&str> = rows.iter().map(|r| r.head_sha).collect();
+    let encoded: Vec<&[u8]> = rows.iter().map(|r| r.encoded.as_slice()).collect();
+    let sizes: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| to_json(&r.analysis.channel_sizes))
+        .collect::<StoreResult<_>>()?;
+    let is_bot: Vec<bool> = rows.iter().map(|r| r.analysis.is_bot).collect();
+    let canonical: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| {
+            Some(r.analysis.signature.prod.change.canonical_hash.as_str()).filter(|h| !h.is_empty())
+        })
+        .collect();
+    let production_lines: Vec<i32> = rows
+        .iter()
+        .map(|r| {
+            let p = &r.analysis.channel_sizes.production;
+            (p.additions + p.deletions) as i32
+        })
+        .collect();
     tx.execute(
-        "DELETE FROM pr_signatures WHERE repo_id = $1 AND number = $2 AND head_sha <> $3",
-        &[&repo_id, &number, &head_sha],
+        "DELETE FROM pr_signatures WHERE repo_id = $1 AND number = ANY($2)",
+        &[&repo_id, &numbers],
     )
     .await?;
     tx.execute(
         "INSERT INTO pr_signatures (repo_id, number, head_sha, signature_version, config_version,
              signature, channel_sizes, is_bot, canonical_hash, production_lines)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (repo_id, number, head_sha, signature_version, config_version)
-         DO UPDATE SET signature = $6, channel_sizes = $7, is_bot = $8, canonical_hash = $9,
-                       production_lines = $10",
+         SELECT $1, s.number, s.head_sha, $9, $10, s.signature, s.channel_sizes, s.is_bot,
+                s.canonical_hash, s.production_lines
+         FROM unnest($2::int8[], $3::text[], $4::bytea[], $5::jsonb[], $6::bool[], $7::text[],
+                     $8::int4[])
+              AS s(number, head_sha, signature, channel_sizes, is_bot, canonical_hash, production_lines)",
         &[
             &repo_id,
-            &number,
-            &head_sha,
-            &v.signature,
-            &v.config,
-            &sig,
+            &numbers,
+            &heads,
+            &encoded,
             &sizes,
-            &analysis.is_bot,
+            &is_bot,
             &canonical,
             &production_lines,
+            &v.signature,
+            &v.config,
         ],
     )
     .await?;
+
+    // Index keys, sorted so that the document-frequency trigger locks keys in one order.
+    let mut keyed: Vec<(&str, i64, &str)> = Vec::new();
+    for r in &rows {
+        let open = current.get(&r.number).is_some_and(|(_, s)| s == "open");
+        let indexed = open && r.matchable;
+        written.insert(r.number, indexed);
+        if indexed {
+            keyed.extend(r.keys.iter().map(|k| (k.as_str(), r.number, r.head_sha)));
+        }
+    }
+    keyed.sort_unstable();
+    keyed.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     tx.execute(
-        "DELETE FROM index_keys WHERE repo_id = $1 AND number = $2",
-        &[&repo_id, &number],
+        "DELETE FROM index_keys WHERE repo_id = $1 AND number = ANY($2)",
+        &[&repo_id, &numbers],
     )
     .await?;
-    if !keys.is_empty() {
+    if !keyed.is_empty() {
+        let k_key: Vec<&str> = keyed.iter().map(|k| k.0).collect();
+        let k_number: Vec<i64> = keyed.iter().map(|k| k.1).collect();
+        let k_head: Vec<&str> = keyed.iter().map(|k| k.2).collect();
         tx.execute(
             "INSERT INTO index_keys (repo_id, key, number, head_sha, signature_version, config_version)
-             SELECT $1, k, $2, $3, $4, $5 FROM unnest($6::text[]) AS k
+             SELECT $1, k.key, k.number, k.head_sha, $5, $6
+             FROM unnest($2::text[], $3::int8[], $4::text[]) AS k(key, number, head_sha)
              ON CONFLICT DO NOTHING",
-            &[&repo_id, &number, &head_sha, &v.signature, &v.config, &keys],
+            &[&repo_id, &k_key, &k_number, &k_head, &v.signature, &v.config],
         )
         .await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(written)
 }
 
-/// For each key, the open PRs (current heads) that carry it. Keys carried by more than
-/// `max_postings` PRs return no numbers: they are too common to pick candidates by.
+/// One key of the index: how many current heads carry it, and which PRs (only when at most
+/// `max_postings` do: more common keys are useless for picking candidates).
+#[derive(Debug, Clone)]
+pub struct Posting {
+    /// The key.
+    pub key: String,
+    /// Its document frequency.
+    pub count: u32,
+    /// The PRs carrying it, ascending (empty for keys over the limit).
+    pub numbers: Vec<u64>,
+}
+
+/// The postings of `keys` that any current head carries, in one query.
 pub async fn postings(
-    pool: &Pool,
+    c: &impl GenericClient,
     repo_id: i64,
     v: Versions,
-    keys: &[String],
+    keys: &[&str],
     max_postings: i64,
-) -> StoreResult<Vec<(String, Vec<u64>)>> {
-    let c = pool.get().await?;
+) -> StoreResult<Vec<Posting>> {
     // Document frequencies come from `key_counts` (kept by triggers); only the short posting
     // lists are read. Each key is one primary-key probe (LATERAL with LIMIT 1, which the planner
-    // cannot flatten into a join, fixes that plan whatever the statistics say: with `key = ANY($4)` or a plain join, stale statistics during a first scan
-    // made the planner walk the repository's whole key range, up to seconds per analysis).
+    // cannot flatten into a join, fixes that plan whatever the statistics say: with
+    // `key = ANY($4)` or a plain join, stale statistics during a first scan made the planner walk
+    // the repository's whole key range).
     let rows = c
         .query(
             "SELECT c.key, c.n,
@@ -307,8 +440,7 @@ pub async fn postings(
              CROSS JOIN LATERAL (
                  SELECT k.key, k.n FROM key_counts k
                  WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
-                   AND k.key = q.key AND k.n > 0 LIMIT 1) c
-             ORDER BY c.key",
+                   AND k.key = q.key AND k.n > 0 LIMIT 1) c",
             &[
                 &repo_id,
                 &v.signature,
@@ -318,30 +450,29 @@ pub async fn postings(
             ],
         )
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let key: String = r.get(0);
-        let numbers: Option<Vec<i64>> = r.get(2);
-        out.push((
-            key,
-            numbers
+    Ok(rows
+        .iter()
+        .map(|r| Posting {
+            key: r.get(0),
+            count: r.get::<_, i32>(1).max(0) as u32,
+            numbers: r
+                .get::<_, Option<Vec<i64>>>(2)
                 .unwrap_or_default()
                 .into_iter()
                 .map(|n| n as u64)
                 .collect(),
-        ));
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
-/// Current-head signatures (with these versions) of open PRs among `numbers`.
+/// Current-head signatures (with these versions) of open, non-bot PRs among `numbers`, still
+/// encoded: (number, head, bytes). Decode them with [`decode_signature`] off the async runtime.
 pub async fn load_signatures(
-    pool: &Pool,
+    c: &impl GenericClient,
     repo_id: i64,
     v: Versions,
     numbers: &[i64],
-) -> StoreResult<Vec<(i64, String, Signature)>> {
-    let c = pool.get().await?;
+) -> StoreResult<Vec<(i64, String, Vec<u8>)>> {
     let rows = c
         .query(
             "SELECT s.number, s.head_sha, s.signature FROM pr_signatures s
@@ -352,128 +483,19 @@ pub async fn load_signatures(
             &[&repo_id, &v.signature, &v.config, &numbers],
         )
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let value: serde_json::Value = r.get(2);
-        let sig: Signature =
-            serde_json::from_value(value).map_err(|e| StoreError::Decode(e.to_string()))?;
-        out.push((r.get(0), r.get(1), sig));
-    }
-    Ok(out)
-}
-
-/// One scored pair to store.
-pub struct EdgeRow<'a> {
-    /// The other PR.
-    pub other_number: i64,
-    /// Its head.
-    pub other_head_sha: &'a str,
-    /// Score and evidence from `number`'s side.
-    pub edge: &'a Edge,
-    /// Score and evidence from the other side.
-    pub reverse: &'a Edge,
-}
-
-/// Stores the edges a head found, both directions of each pair, and removes edges of older heads
-/// of this PR. Edges of this head that another PR's analysis stored are kept: when two PRs are
-/// analysed at the same moment only the later one may see the other, and the earlier one must
-/// not delete what the later one found (that would leave the pair pointing one way only).
-pub async fn save_edges(
-    pool: &Pool,
-    repo_id: i64,
-    number: i64,
-    head_sha: &str,
-    v: Versions,
-    edges: &[EdgeRow<'_>],
-) -> StoreResult<()> {
-    let mut c = pool.get().await?;
-    let tx = c.transaction().await?;
-    // Both directions of a pair are written by whichever head is analysed; serialise edge
-    // writes per repository so that two analyses never lock the same pair in opposite orders.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(7, $1::int4)",
-        &[&((repo_id % i64::from(i32::MAX)) as i32)],
-    )
-    .await?;
-    tx.execute(
-        "DELETE FROM candidate_edges WHERE repo_id = $1 AND
-           ((number = $2 AND head_sha <> $3) OR (other_number = $2 AND other_head_sha <> $3))",
-        &[&repo_id, &number, &head_sha],
-    )
-    .await?;
-    // Both directions of every pair, in one statement.
-    let n = edges.len() * 2;
-    let mut numbers = Vec::with_capacity(n);
-    let mut heads = Vec::with_capacity(n);
-    let mut others = Vec::with_capacity(n);
-    let mut other_heads = Vec::with_capacity(n);
-    let mut categories = Vec::with_capacity(n);
-    let mut finals = Vec::with_capacity(n);
-    let mut scores = Vec::with_capacity(n);
-    let mut evidence = Vec::with_capacity(n);
-    for e in edges {
-        for (from, from_head, to, to_head, edge) in [
-            (number, head_sha, e.other_number, e.other_head_sha, e.edge),
-            (
-                e.other_number,
-                e.other_head_sha,
-                number,
-                head_sha,
-                e.reverse,
-            ),
-        ] {
-            numbers.push(from);
-            heads.push(from_head);
-            others.push(to);
-            other_heads.push(to_head);
-            categories.push(edge.category.as_str());
-            finals.push(edge.final_score);
-            scores.push(to_json(&edge.scores)?);
-            evidence.push(to_json(&edge.evidence)?);
-        }
-    }
-    tx.execute(
-        "INSERT INTO candidate_edges (repo_id, number, head_sha, other_number, other_head_sha,
-             category, final_score, scores, evidence, signature_version, algorithm_version, config_version)
-         SELECT $1, e.number, e.head_sha, e.other_number, e.other_head_sha, e.category,
-                e.final_score, e.scores, e.evidence, $10, $11, $12
-         FROM unnest($2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::float8[],
-                     $8::jsonb[], $9::jsonb[])
-              AS e(number, head_sha, other_number, other_head_sha, category, final_score, scores, evidence)
-         ON CONFLICT (repo_id, number, head_sha, other_number, other_head_sha) DO UPDATE SET
-             category = EXCLUDED.category, final_score = EXCLUDED.final_score,
-             scores = EXCLUDED.scores, evidence = EXCLUDED.evidence,
-             signature_version = EXCLUDED.signature_version,
-             algorithm_version = EXCLUDED.algorithm_version,
-             config_version = EXCLUDED.config_version, created_at = now()",
-        &[
-            &repo_id,
-            &numbers,
-            &heads,
-            &others,
-            &other_heads,
-            &categories,
-            &finals,
-            &scores,
-            &evidence,
-            &v.signature,
-            &v.algorithm,
-            &v.config,
-        ],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 /// How many current heads carry each of `keys` (the document frequencies scoring discounts by).
 pub async fn key_counts(
-    pool: &Pool,
+    c: &impl GenericClient,
     repo_id: i64,
     v: Versions,
-    keys: &[String],
-) -> StoreResult<BTreeMap<String, u32>> {
-    let c = pool.get().await?;
+    keys: &[&str],
+) -> StoreResult<HashMap<String, u32>> {
     let rows = c
         .query(
             "SELECT c.key, c.n FROM unnest($4::text[]) AS q(key)
@@ -488,4 +510,308 @@ pub async fn key_counts(
         .iter()
         .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u32))
         .collect())
+}
+
+/// One scored pair to store: both directions of it.
+pub struct EdgeRow<'a> {
+    /// One PR.
+    pub number: i64,
+    /// Its head.
+    pub head_sha: &'a str,
+    /// The other PR.
+    pub other_number: i64,
+    /// Its head.
+    pub other_head_sha: &'a str,
+    /// Score and evidence from `number`'s side.
+    pub edge: &'a Edge,
+    /// Score and evidence from the other side.
+    pub reverse: &'a Edge,
+}
+
+/// How one head of a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Analysed now (its files, signature, keys and edges are stored).
+    Analyzed,
+    /// Nothing to do: already analysed, superseded by a newer head, or its PR is gone.
+    Unchanged,
+    /// The analysis failed for good (the error says why).
+    Failed,
+}
+
+impl Outcome {
+    /// The word `scan_prs.outcome` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Analyzed => "analyzed",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// How one head of a batch ended, to record.
+pub struct Finished<'a> {
+    /// PR number.
+    pub number: i64,
+    /// Head.
+    pub head_sha: &'a str,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Where the diff came from (`mirror` | `rest`), when it was read.
+    pub source: Option<&'a str>,
+    /// Why the analysis is partial.
+    pub degraded: &'a [String],
+    /// Edges stored from this head's side.
+    pub candidates: i32,
+    /// Error of a failed analysis.
+    pub error: Option<&'a str>,
+    /// Whether an `analysis_runs` row is to be finished (false for heads that were never begun:
+    /// superseded, gone, or finished by another analysis).
+    pub record: bool,
+}
+
+/// Stores a batch's results in one transaction: the edges of analysed heads (both directions,
+/// one statement), removal of edges of older heads of the same PRs, the end of each analysis and
+/// the settling of every scan that listed the heads. Heads that stopped being their PR's current
+/// head since they were indexed (checked under the row lock) store no edges and are recorded as
+/// failed ("superseded"); edges to another PR's head are stored only while that head is current.
+/// `api_calls` are added to the scans that listed any of the heads. Returns the outcomes as
+/// recorded (superseded heads turned to failed).
+pub async fn save_results(
+    pool: &Pool,
+    repo_id: i64,
+    v: Versions,
+    finished: &[Finished<'_>],
+    edges: &[EdgeRow<'_>],
+    api_calls: i32,
+) -> StoreResult<Vec<Outcome>> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    // Both directions of a pair are written by whichever head is analysed; serialise edge writes
+    // per repository so that two writers never lock the same pair in opposite orders.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(7, $1::int4)",
+        &[&((repo_id % i64::from(i32::MAX)) as i32)],
+    )
+    .await?;
+    // Heads analysed by this call (not those found analysed already).
+    let analysed_now = |f: &Finished<'_>| f.outcome == Outcome::Analyzed && f.record;
+    let analysed: Vec<i64> = finished
+        .iter()
+        .filter(|f| analysed_now(f))
+        .map(|f| f.number)
+        .collect();
+    let current = lock_prs(&tx, repo_id, &analysed).await?;
+    let is_current =
+        |n: i64, h: &str| -> bool { current.get(&n).is_some_and(|(head, _)| head == h) };
+    let outcomes: Vec<Outcome> = finished
+        .iter()
+        .map(|f| match f.outcome {
+            Outcome::Analyzed if analysed_now(f) && !is_current(f.number, f.head_sha) => {
+                Outcome::Failed
+            }
+            o => o,
+        })
+        .collect();
+
+    // Edges of older heads of the analysed PRs go, from both sides.
+    let kept: Vec<(i64, &str)> = finished
+        .iter()
+        .zip(&outcomes)
+        .filter(|(f, o)| **o == Outcome::Analyzed && f.record)
+        .map(|(f, _)| (f.number, f.head_sha))
+        .collect();
+    let kept_numbers: Vec<i64> = kept.iter().map(|k| k.0).collect();
+    let kept_heads: Vec<&str> = kept.iter().map(|k| k.1).collect();
+    if !kept.is_empty() {
+        tx.execute(
+            "DELETE FROM candidate_edges e USING unnest($2::int8[], $3::text[]) AS k(number, head_sha)
+             WHERE e.repo_id = $1 AND e.number = k.number AND e.head_sha <> k.head_sha",
+            &[&repo_id, &kept_numbers, &kept_heads],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM candidate_edges e USING unnest($2::int8[], $3::text[]) AS k(number, head_sha)
+             WHERE e.repo_id = $1 AND e.other_number = k.number AND e.other_head_sha <> k.head_sha",
+            &[&repo_id, &kept_numbers, &kept_heads],
+        )
+        .await?;
+    }
+
+    // Both directions of every pair whose analysed side is still current, once each.
+    let mut directed: BTreeMap<(i64, &str, i64, &str), &Edge> = BTreeMap::new();
+    for e in edges {
+        let from_ok = kept.iter().any(|k| {
+            (k.0 == e.number && k.1 == e.head_sha)
+                || (k.0 == e.other_number && k.1 == e.other_head_sha)
+        });
+        if !from_ok {
+            continue;
+        }
+        directed.insert(
+            (e.number, e.head_sha, e.other_number, e.other_head_sha),
+            e.edge,
+        );
+        directed.insert(
+            (e.other_number, e.other_head_sha, e.number, e.head_sha),
+            e.reverse,
+        );
+    }
+    if !directed.is_empty() {
+        let n = directed.len();
+        let mut numbers = Vec::with_capacity(n);
+        let mut heads = Vec::with_capacity(n);
+        let mut others = Vec::with_capacity(n);
+        let mut other_heads = Vec::with_capacity(n);
+        let mut categories = Vec::with_capacity(n);
+        let mut finals = Vec::with_capacity(n);
+        let mut scores = Vec::with_capacity(n);
+        let mut evidence = Vec::with_capacity(n);
+        for ((a, ah, b, bh), edge) in &directed {
+            numbers.push(*a);
+            heads.push(*ah);
+            others.push(*b);
+            other_heads.push(*bh);
+            categories.push(edge.category.as_str());
+            finals.push(edge.final_score);
+            scores.push(to_json(&edge.scores)?);
+            evidence.push(to_json(&edge.evidence)?);
+        }
+        // Both ends must still be their PR's current head: an edge to a head replaced meanwhile
+        // would outlive the deletion above.
+        tx.execute(
+            "INSERT INTO candidate_edges (repo_id, number, head_sha, other_number, other_head_sha,
+                 category, final_score, scores, evidence, signature_version, algorithm_version, config_version)
+             SELECT $1, e.number, e.head_sha, e.other_number, e.other_head_sha, e.category,
+                    e.final_score, e.scores, e.evidence, $10, $11, $12
+             FROM unnest($2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::float8[],
+                         $8::jsonb[], $9::jsonb[])
+                  AS e(number, head_sha, other_number, other_head_sha, category, final_score, scores, evidence)
+             JOIN pull_requests p ON p.repo_id = $1 AND p.number = e.number AND p.head_sha = e.head_sha
+             JOIN pull_requests q ON q.repo_id = $1 AND q.number = e.other_number
+                                 AND q.head_sha = e.other_head_sha
+             ON CONFLICT (repo_id, number, head_sha, other_number, other_head_sha) DO UPDATE SET
+                 category = EXCLUDED.category, final_score = EXCLUDED.final_score,
+                 scores = EXCLUDED.scores, evidence = EXCLUDED.evidence,
+                 signature_version = EXCLUDED.signature_version,
+                 algorithm_version = EXCLUDED.algorithm_version,
+                 config_version = EXCLUDED.config_version, created_at = now()",
+            &[
+                &repo_id,
+                &numbers,
+                &heads,
+                &others,
+                &other_heads,
+                &categories,
+                &finals,
+                &scores,
+                &evidence,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+            ],
+        )
+        .await?;
+    }
+
+    // The analyses end.
+    let mut r_number = Vec::new();
+    let mut r_head = Vec::new();
+    let mut r_status = Vec::new();
+    let mut r_source = Vec::new();
+    let mut r_degraded = Vec::new();
+    let mut r_candidates = Vec::new();
+    let mut r_error = Vec::new();
+    for (f, o) in finished.iter().zip(&outcomes) {
+        if !f.record {
+            continue;
+        }
+        r_number.push(f.number);
+        r_head.push(f.head_sha);
+        r_status.push(if *o == Outcome::Analyzed {
+            "done"
+        } else {
+            "failed"
+        });
+        r_source.push(f.source);
+        r_degraded.push(to_json(&f.degraded)?);
+        r_candidates.push(if *o == Outcome::Analyzed {
+            f.candidates
+        } else {
+            0
+        });
+        r_error.push(match (f.outcome, o) {
+            (Outcome::Analyzed, Outcome::Failed) => {
+                Some("superseded: the PR's head changed while it was analysed")
+            }
+            _ => f.error,
+        });
+    }
+    if !r_number.is_empty() {
+        tx.execute(
+            "UPDATE analysis_runs a SET status = r.status, source = COALESCE(r.source, a.source),
+                 degraded = r.degraded, candidates = r.candidates, error = r.error,
+                 finished_at = now()
+             FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::int4[],
+                         $8::text[]) AS r(number, head_sha, status, source, degraded, candidates, error)
+             WHERE a.repo_id = $1 AND a.number = r.number AND a.head_sha = r.head_sha
+               AND a.signature_version = $9 AND a.algorithm_version = $10 AND a.config_version = $11
+               AND (r.status = 'done' OR a.status <> 'done')",
+            &[
+                &repo_id,
+                &r_number,
+                &r_head,
+                &r_status,
+                &r_source,
+                &r_degraded,
+                &r_candidates,
+                &r_error,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+            ],
+        )
+        .await?;
+    }
+
+    let settle: Vec<super::scans::Settled<'_>> = finished
+        .iter()
+        .zip(&outcomes)
+        .map(|(f, o)| super::scans::Settled {
+            number: f.number,
+            head_sha: f.head_sha,
+            outcome: o.as_str(),
+            source: f.source,
+        })
+        .collect();
+    super::scans::settle_heads(&tx, repo_id, &settle, api_calls).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Marks analyses of `heads` failed with `error` and settles them in their scans (the last
+/// attempt of a batch that could not finish).
+pub async fn fail_heads(
+    pool: &Pool,
+    repo_id: i64,
+    v: Versions,
+    heads: &[(i64, &str)],
+    error: &str,
+) -> StoreResult<()> {
+    let finished: Vec<Finished<'_>> = heads
+        .iter()
+        .map(|(n, h)| Finished {
+            number: *n,
+            head_sha: h,
+            outcome: Outcome::Failed,
+            source: None,
+            degraded: &[],
+            candidates: 0,
+            error: Some(error),
+            record: true,
+        })
+        .collect();
+    save_results(pool, repo_id, v, &finished, &[], 0).await?;
+    Ok(())
 }

@@ -117,6 +117,76 @@ pub async fn upsert_pull(
     Ok(row.get(0))
 }
 
+/// Writes the listed PRs in one statement: new ones are inserted, stored ones updated unless the
+/// stored row is newer (a webhook may have stored a later state while the listing was read).
+/// Rows are written in number order, so concurrent writers wait instead of deadlocking.
+pub async fn upsert_listed_pulls(
+    c: &impl GenericClient,
+    repo_id: i64,
+    pulls: &[&PullSummary],
+) -> StoreResult<u64> {
+    if pulls.is_empty() {
+        return Ok(0);
+    }
+    let mut sorted: Vec<&PullSummary> = pulls.to_vec();
+    sorted.sort_by_key(|p| p.number);
+    sorted.dedup_by_key(|p| p.number);
+    let number: Vec<i64> = sorted.iter().map(|p| p.number).collect();
+    let title: Vec<&str> = sorted.iter().map(|p| p.title.as_str()).collect();
+    let body: Vec<&str> = sorted
+        .iter()
+        .map(|p| p.body.as_deref().unwrap_or(""))
+        .collect();
+    let author: Vec<&str> = sorted.iter().map(|p| p.author()).collect();
+    let html_url: Vec<&str> = sorted.iter().map(|p| p.html_url.as_str()).collect();
+    let state: Vec<&str> = sorted.iter().map(|p| p.state_word()).collect();
+    let draft: Vec<bool> = sorted.iter().map(|p| p.draft).collect();
+    let head_sha: Vec<&str> = sorted.iter().map(|p| p.head.sha.as_str()).collect();
+    let head_ref: Vec<&str> = sorted.iter().map(|p| p.head.branch.as_str()).collect();
+    let base_ref: Vec<&str> = sorted.iter().map(|p| p.base.branch.as_str()).collect();
+    let base_sha: Vec<&str> = sorted.iter().map(|p| p.base.sha.as_str()).collect();
+    let created: Vec<DateTime<Utc>> = sorted.iter().map(|p| p.created_at).collect();
+    let updated: Vec<DateTime<Utc>> = sorted.iter().map(|p| p.updated_at).collect();
+    let closed: Vec<Option<DateTime<Utc>>> = sorted.iter().map(|p| p.closed_at).collect();
+    let merged: Vec<Option<DateTime<Utc>>> = sorted.iter().map(|p| p.merged_at).collect();
+    // Arrays of arrays must be rectangular: each PR's labels travel joined by U+001F.
+    let labels: Vec<String> = sorted
+        .iter()
+        .map(|p| p.label_names().join("\u{1f}"))
+        .collect();
+    let n = c
+        .execute(
+            "INSERT INTO pull_requests AS p (repo_id, number, title, body, author, html_url, state,
+                 draft, head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at,
+                 merged_at, labels)
+             SELECT $1, l.number, l.title, l.body, l.author, l.html_url, l.state, l.draft,
+                 l.head_sha, l.head_ref, l.base_ref, l.base_sha, l.created_at, l.updated_at,
+                 l.closed_at, l.merged_at,
+                 CASE WHEN l.labels = '' THEN '{}'::text[] ELSE string_to_array(l.labels, chr(31)) END
+             FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[], $12::text[],
+                 $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[],
+                 $17::text[])
+                 AS l(number, title, body, author, html_url, state, draft, head_sha, head_ref,
+                      base_ref, base_sha, created_at, updated_at, closed_at, merged_at, labels)
+             ORDER BY l.number
+             ON CONFLICT (repo_id, number) DO UPDATE SET
+                 title = EXCLUDED.title, body = EXCLUDED.body, author = EXCLUDED.author,
+                 html_url = EXCLUDED.html_url, state = EXCLUDED.state, draft = EXCLUDED.draft,
+                 head_sha = EXCLUDED.head_sha, head_ref = EXCLUDED.head_ref,
+                 base_ref = EXCLUDED.base_ref, base_sha = EXCLUDED.base_sha,
+                 updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at,
+                 merged_at = EXCLUDED.merged_at, labels = EXCLUDED.labels, last_seen_at = now()
+             WHERE p.updated_at <= EXCLUDED.updated_at",
+            &[
+                &repo_id, &number, &title, &body, &author, &html_url, &state, &draft, &head_sha,
+                &head_ref, &base_ref, &base_sha, &created, &updated, &closed, &merged, &labels,
+            ],
+        )
+        .await?;
+    Ok(n)
+}
+
 /// Marks open PRs that are not in `still_open` as closed (they left the open list) and drops
 /// their index rows so they stop matching. Returns how many were closed.
 pub async fn close_vanished(

@@ -295,47 +295,66 @@ pub async fn settle_scans(c: &impl GenericClient, job_ids: &[String]) -> StoreRe
     Ok(())
 }
 
-/// Settles a head's pending entries in every scan that listed it, with `outcome`
-/// (analyzed | unchanged | failed), the diff `source` and the API calls the analysis spent,
-/// then marks finished scans done.
-pub async fn settle_head(
-    pool: &Pool,
+/// One head's end, as a scan records it.
+pub struct Settled<'a> {
+    /// PR number.
+    pub number: i64,
+    /// Head.
+    pub head_sha: &'a str,
+    /// analyzed | unchanged | failed.
+    pub outcome: &'a str,
+    /// Where the diff came from (`mirror` | `rest`), when it was read.
+    pub source: Option<&'a str>,
+}
+
+/// Settles the heads' pending entries in every scan that listed them, adds `api_calls` to those
+/// scans, then marks finished scans done. Runs inside the caller's transaction.
+pub async fn settle_heads(
+    c: &impl GenericClient,
     repo_id: i64,
-    number: i64,
-    head_sha: &str,
-    outcome: &str,
-    source: Option<&str>,
+    heads: &[Settled<'_>],
     api_calls: i32,
 ) -> StoreResult<()> {
-    let mut c = pool.get().await?;
-    let tx = c.transaction().await?;
-    // Lock the scans first (in a fixed order), so that concurrent analyses of one scan settle
-    // one after the other and the last one always sees every other PR settled.
-    let rows = tx
+    if heads.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<i64> = heads.iter().map(|h| h.number).collect();
+    let shas: Vec<&str> = heads.iter().map(|h| h.head_sha).collect();
+    let outcomes: Vec<&str> = heads.iter().map(|h| h.outcome).collect();
+    let sources: Vec<Option<&str>> = heads.iter().map(|h| h.source).collect();
+    // Lock the scans first (in a fixed order), so that concurrent batches of one scan settle one
+    // after the other and the last one always sees every other PR settled.
+    let rows = c
         .query(
             "SELECT j.job_id FROM scan_jobs j
-             WHERE j.repo_id = $1 AND EXISTS (SELECT 1 FROM scan_prs p WHERE p.job_id = j.job_id
-                   AND p.number = $2 AND p.head_sha = $3 AND p.outcome = 'pending')
+             WHERE j.repo_id = $1 AND EXISTS (
+                 SELECT 1 FROM scan_prs p JOIN unnest($2::int8[], $3::text[]) AS h(number, head_sha)
+                          ON p.number = h.number AND p.head_sha = h.head_sha
+                 WHERE p.job_id = j.job_id AND p.outcome = 'pending')
              ORDER BY j.job_id FOR UPDATE",
-            &[&repo_id, &number, &head_sha],
+            &[&repo_id, &numbers, &shas],
         )
         .await?;
     let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    if !ids.is_empty() {
-        tx.execute(
-            "UPDATE scan_prs SET outcome = $4, source = COALESCE($5, source)
-             WHERE job_id = ANY($1) AND number = $2 AND head_sha = $3 AND outcome = 'pending'",
-            &[&ids, &number, &head_sha, &outcome, &source],
-        )
-        .await?;
-        tx.execute(
+    if ids.is_empty() {
+        return Ok(());
+    }
+    c.execute(
+        "UPDATE scan_prs p SET outcome = h.outcome, source = COALESCE(h.source, p.source)
+         FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[]) AS h(number, head_sha, outcome, source)
+         WHERE p.job_id = ANY($1) AND p.number = h.number AND p.head_sha = h.head_sha
+           AND p.outcome = 'pending'",
+        &[&ids, &numbers, &shas, &outcomes, &sources],
+    )
+    .await?;
+    if api_calls > 0 {
+        c.execute(
             "UPDATE scan_jobs SET api_calls = api_calls + $2 WHERE job_id = ANY($1)",
             &[&ids, &api_calls],
         )
         .await?;
-        settle_scans(&tx, &ids).await?;
     }
-    tx.commit().await?;
+    settle_scans(c, &ids).await?;
     Ok(())
 }
 

@@ -31,8 +31,9 @@ pub use signature::{
     PrInput, ProdSig, RefSig, Signature, TestSig, analyse,
 };
 
-/// Version of the signature contents; bump whenever `analyse` output changes for the same input.
-pub const SIGNATURE_VERSION: i32 = 1;
+/// Version of the signature contents; bump whenever `analyse` output changes for the same input
+/// (or the appliance stores signatures differently: 2 is the binary encoding of issue 13).
+pub const SIGNATURE_VERSION: i32 = 2;
 
 /// Version of scoring and categorisation; bump whenever `score` output changes for the same input.
 pub const ALGORITHM_VERSION: i32 = 1;

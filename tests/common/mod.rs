@@ -270,3 +270,107 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// GET `path` on an appliance (dashboard API, no token): status and JSON body.
+pub async fn get_json(http: &reqwest::Client, base: &str, path: &str) -> (u16, serde_json::Value) {
+    let r = http.get(format!("{base}{path}")).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The committed dataset slice's directory.
+pub fn slice_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/datasets/playwright-slice")
+}
+
+/// Checks that the appliance at `base` suggests, for every labelled pair of the committed slice,
+/// exactly what the engine run in memory over the same PRs suggests (same category, or nothing),
+/// and that no duplicate set holds a hard-negative pair. Returns how many labelled pairs were
+/// suggested.
+pub async fn assert_agrees_with_engine(
+    http: &reqwest::Client,
+    base: &str,
+    repo_id: i64,
+    what: &str,
+) -> usize {
+    let labels: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(slice_dir().join("labels.json")).unwrap())
+            .unwrap();
+    let cfg = clawtriage::triage::TriageConfig::default();
+    let engine =
+        clawtriage::eval::run_engine(&clawtriage::eval::load_prs(&slice_dir()).unwrap(), &cfg);
+    let mut found = 0;
+    for p in labels["pairs"].as_array().unwrap() {
+        let (a, b) = (p["a"].as_i64().unwrap(), p["b"].as_i64().unwrap());
+        let expected = engine
+            .edges
+            .get(&(a as u64, b as u64))
+            .filter(|e| e.category.is_suggestion() && e.final_score >= cfg.review_threshold)
+            .map(|e| e.category.as_str().to_string());
+        let url = format!(
+            "/api/repos/{repo_id}/prs/{a}/candidates?minScore={}",
+            cfg.review_threshold
+        );
+        let (_, c) = get_json(http, base, &url).await;
+        let got = c["candidates"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}: candidates of {a}: {c}"))
+            .iter()
+            .find(|x| x["candidatePrNumber"] == b)
+            .map(|x| x["category"].as_str().unwrap().to_string());
+        assert_eq!(got, expected, "{what}: pair {a}/{b} ({})", p["kind"]);
+        found += got.is_some() as usize;
+    }
+    let (_, sets) = get_json(
+        http,
+        base,
+        &format!("/api/repos/{repo_id}/duplicate-sets?limit=100"),
+    )
+    .await;
+    for hn in labels["hard_negative_pairs"].as_array().unwrap() {
+        let (a, b) = (hn[0].as_i64().unwrap(), hn[1].as_i64().unwrap());
+        for s in sets["sets"].as_array().unwrap() {
+            let m: Vec<i64> = s["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["number"].as_i64().unwrap())
+                .collect();
+            assert!(
+                !(m.contains(&a) && m.contains(&b)),
+                "{what}: hard negative {a}/{b} ({}) in {s}",
+                hn[2]
+            );
+        }
+    }
+    found
+}
+
+/// The duplicate sets of a repository as sorted member lists (what two runs are compared by).
+pub async fn set_members(http: &reqwest::Client, base: &str, repo_id: i64) -> Vec<Vec<i64>> {
+    let (st, sets) = get_json(
+        http,
+        base,
+        &format!("/api/repos/{repo_id}/duplicate-sets?limit=100"),
+    )
+    .await;
+    assert_eq!(st, 200, "{sets}");
+    let mut out: Vec<Vec<i64>> = sets["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut m: Vec<i64> = s["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["number"].as_i64().unwrap())
+                .collect();
+            m.sort_unstable();
+            m
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -1,0 +1,229 @@
+//! Scans analyse their heads in batches: whatever the batch size, whatever order the batches run
+//! in, and however many appliance processes share the queue, the appliance suggests what the
+//! engine run in memory suggests, and every head is analysed exactly once.
+
+mod common;
+
+use std::time::Duration;
+
+use clawtriage::github::PullSummary;
+use clawtriage::jobs::analyse::{RepoRef, analyse_heads};
+use clawtriage::store::analysis::Versions;
+use common::{App, FakeGithub, KillOnDrop, Services, settings};
+use serde_json::json;
+
+/// Scans the committed slice with `batch` heads per batch job; returns the app and repo id.
+async fn scan_with_batch_size(batch: &str) -> (App, Services, FakeGithub, i64) {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("bench", "playwright", common::fixture_repo(None));
+    let mut s = settings(&svc, &gh.url());
+    s.scan_batch_size = Some(batch.into());
+    let app = App::start(s).await;
+    let (code, b) = app
+        .trigger(json!({"owner": "bench", "repo": "playwright", "snapshot": "b"}))
+        .await;
+    assert_eq!(code, 202, "{b}");
+    let st = app
+        .wait_scan("scan:bench/playwright:b", Duration::from_secs(180))
+        .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["prsAnalyzed"], st["prsListed"], "{st}");
+    let (_, repos) = common::get_json(&app.http, &app.base, "/api/repos").await;
+    let repo_id = repos["repos"][0]["repoId"].as_i64().unwrap();
+    (app, svc, gh, repo_id)
+}
+
+/// How many batch jobs a scan queued (the batch queue's job ids are in Redis).
+async fn batches_queued(svc: &Services) -> usize {
+    let client = redis::Client::open(svc.redis_url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{}:batch:data", svc.queue_prefix))
+        .query_async(&mut c)
+        .await
+        .unwrap_or_default();
+    keys.iter().filter(|k| k.starts_with("batch:")).count()
+}
+
+#[tokio::test]
+async fn scans_in_batches_of_any_size_agree_with_the_engine() {
+    let mut members = Vec::new();
+    for (size, batches) in [("1", 72), ("7", 11), ("1000", 1)] {
+        let (app, svc, _gh, repo_id) = scan_with_batch_size(size).await;
+        assert_eq!(batches_queued(&svc).await, batches, "batch size {size}");
+        let what = format!("batch size {size}");
+        common::assert_agrees_with_engine(&app.http, &app.base, repo_id, &what).await;
+        members.push(common::set_members(&app.http, &app.base, repo_id).await);
+        app.stop().await;
+    }
+    assert!(!members[0].is_empty());
+}
+
+/// Writes the slice's PRs as a scan listing would, without queueing anything.
+async fn list_slice(app: &App) -> (RepoRef, Vec<(i64, String)>) {
+    let repo = common::fixture_repo(None);
+    let pulls: Vec<PullSummary> = repo
+        .pulls
+        .iter()
+        .map(|p| serde_json::from_value(p.clone()).unwrap())
+        .collect();
+    let mut c = app.state.pool.get().await.unwrap();
+    let tx = c.transaction().await.unwrap();
+    let repo_id = clawtriage::store::repos::upsert_repo(&tx, "bench", "playwright", Some("main"))
+        .await
+        .unwrap();
+    let refs: Vec<&PullSummary> = pulls.iter().collect();
+    clawtriage::store::repos::upsert_listed_pulls(&tx, repo_id, &refs)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut heads: Vec<(i64, String)> = pulls
+        .iter()
+        .map(|p| (p.number, p.head.sha.clone()))
+        .collect();
+    heads.sort();
+    let r = RepoRef {
+        repo_id,
+        owner: "bench".into(),
+        repo: "playwright".into(),
+    };
+    (r, heads)
+}
+
+#[tokio::test]
+async fn batches_analysed_in_any_order_agree_with_the_engine() {
+    let v = Versions::current(&clawtriage::triage::TriageConfig::default());
+    // Reversed batches of 9; then batches of 5 in a shuffled order (fixed seed), twice (the
+    // second pass finds everything analysed and changes nothing).
+    for (size, shuffle) in [(9usize, false), (5, true)] {
+        let svc = Services::new().await;
+        let gh = FakeGithub::start().await;
+        gh.add_repo("bench", "playwright", common::fixture_repo(None));
+        let app = App::start(settings(&svc, &gh.url())).await;
+        let (repo, heads) = list_slice(&app).await;
+        let mut batches: Vec<Vec<(i64, String)>> = heads.chunks(size).map(|c| c.to_vec()).collect();
+        if shuffle {
+            let mut rng = fastrand::Rng::with_seed(13);
+            rng.shuffle(&mut batches);
+        } else {
+            batches.reverse();
+        }
+        for pass in 0..if shuffle { 2 } else { 1 } {
+            for b in &batches {
+                let refs: Vec<(i64, &str)> = b.iter().map(|(n, h)| (*n, h.as_str())).collect();
+                let report = analyse_heads(&app.state, &repo, &refs, v).await.unwrap();
+                assert!(report.retry.is_empty(), "{report:?}");
+                assert_eq!(report.done.len(), b.len(), "pass {pass}: {report:?}");
+            }
+        }
+        let c = svc.client().await;
+        let row = c
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE status = 'done' AND attempts = 1)
+                 FROM analysis_runs WHERE repo_id = $1",
+                &[&repo.repo_id],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), heads.len() as i64);
+        assert_eq!(
+            row.get::<_, i64>(1),
+            heads.len() as i64,
+            "each head analysed once"
+        );
+        let what = format!("batches of {size}, shuffled {shuffle}");
+        let found =
+            common::assert_agrees_with_engine(&app.http, &app.base, repo.repo_id, &what).await;
+        assert!(found > 0, "{what}: nothing suggested");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn two_processes_share_a_scan_and_analyse_each_head_once() {
+    // The same scan by one in-process appliance, for comparison.
+    let (one, _svc1, _gh1, one_repo) = scan_with_batch_size("4").await;
+    let expected = common::set_members(&one.http, &one.base, one_repo).await;
+    one.stop().await;
+
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("bench", "playwright", common::fixture_repo(None));
+    let ports = [common::services::free_port(), common::services::free_port()];
+    let mut procs = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let mut cmd = common::appliance_command(&svc, &gh.url(), *port);
+        cmd.env("SCAN_BATCH_SIZE", "4")
+            .env("BATCH_CONCURRENCY", "1")
+            .env("PUBLIC_SCAN_ALLOWED_REPOS", "bench/playwright")
+            .env("GIT_MIRROR", "off")
+            .env(
+                "DATA_ROOT",
+                std::env::temp_dir().join(format!("{}-{i}", svc.queue_prefix)),
+            )
+            .env("MIGRATE_ON_START", if i == 0 { "true" } else { "false" })
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        procs.push(KillOnDrop(cmd.spawn().unwrap()));
+        common::services::wait_for_port(*port, Duration::from_secs(60));
+    }
+    let http = reqwest::Client::new();
+    let bases: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let r = http
+        .post(format!("{}/api/ops/public-scan", bases[0]))
+        .bearer_auth("ops-token-for-tests")
+        .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": "two"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let st = common::wait_scan_at(
+        &http,
+        &bases[1],
+        "scan:bench/playwright:two",
+        Duration::from_secs(180),
+    )
+    .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["prsAnalyzed"], st["prsListed"], "{st}");
+
+    let c = svc.client().await;
+    let rows = c
+        .query(
+            "SELECT worker, count(*), max(attempts), min(attempts)
+             FROM analysis_runs WHERE status = 'done' GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let per_process: Vec<(String, i64, i32, i32)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        per_process.len(),
+        2,
+        "both processes analysed: {per_process:?}"
+    );
+    let total: i64 = per_process.iter().map(|p| p.1).sum();
+    assert_eq!(total, 72, "{per_process:?}");
+    assert!(
+        per_process.iter().all(|p| p.2 == 1 && p.3 == 1),
+        "each head analysed once: {per_process:?}"
+    );
+    let (_, repos) = common::get_json(&http, &bases[1], "/api/repos").await;
+    let repo_id = repos["repos"][0]["repoId"].as_i64().unwrap();
+    for base in &bases {
+        common::assert_agrees_with_engine(&http, base, repo_id, "two processes").await;
+        assert_eq!(
+            common::set_members(&http, base, repo_id).await,
+            expected,
+            "sets differ from one process's"
+        );
+    }
+    drop(procs);
+}
