@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clawtriage::config::Settings;
 use common::fake_github::FakeRepo;
-use common::{App, FakeGithub, Services, settings};
+use common::{App, FakeGithub, Services, settings, wait_for};
 use serde_json::{Value, json};
 
 const OWNER: &str = "o";
@@ -165,23 +165,8 @@ fn app_settings(svc: &Services, gh: &FakeGithub) -> Settings {
     s
 }
 
-async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if start.elapsed() > within {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn get(app: &App, path: &str) -> (u16, Value) {
-    let r = app.http.get(app.url(path)).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
+    common::get_json(&app.http, &app.base, path).await
 }
 
 async fn post(app: &App, path: &str, body: Value) -> (u16, Value) {
@@ -996,9 +981,12 @@ async fn the_digest_is_one_issue_edited_in_place_on_its_schedule() {
     app.stop().await;
 }
 
+/// Deliveries a receiver got: headers and body of each.
+type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
 /// A receiver on loopback that records deliveries and answers 503 to the first `fail` of them.
-async fn receiver(fail: usize) -> (String, Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>) {
-    let got: Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>> = Arc::default();
+async fn receiver(fail: usize) -> (String, Received) {
+    let got: Received = Arc::default();
     let g = got.clone();
     let app = axum::Router::new().route(
         "/hook",

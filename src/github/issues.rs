@@ -286,6 +286,7 @@ impl GithubClient {
     }
 
     /// `POST /repos/{owner}/{repo}/issues`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_issue(
         &self,
         owner: &str,

@@ -758,7 +758,7 @@ fn label_names(v: &Value) -> Vec<String> {
 }
 
 /// The labels of PR or issue `number`, mutably, when the fake knows it.
-fn labels_of<'a>(r: &'a mut FakeRepo, number: i64) -> Option<&'a mut Value> {
+fn labels_of(r: &mut FakeRepo, number: i64) -> Option<&mut Value> {
     if r.pull(number).is_some() {
         return r.pull_mut(number);
     }

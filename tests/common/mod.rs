@@ -271,6 +271,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Polls `f` every 100 ms until it returns something, failing the test after `within`.
+pub async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > within {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// GET `path` on an appliance (dashboard API, no token): status and JSON body.
 pub async fn get_json(http: &reqwest::Client, base: &str, path: &str) -> (u16, serde_json::Value) {
     let r = http.get(format!("{base}{path}")).send().await.unwrap();
