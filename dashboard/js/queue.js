@@ -43,10 +43,12 @@ export async function queueView(ctx) {
   const p = ctx.params;
   const state = STATES.includes(p.get('state')) ? p.get('state') : 'open';
   const review = ['true', 'false'].includes(p.get('review')) ? p.get('review') : '';
-  const order = ORDERS.some(([k]) => k === p.get('order')) ? p.get('order') : 'score';
   const search = Object.fromEntries(SEARCH_FIELDS.map(([k]) => [k, (p.get(k) || '').trim()]));
   const agent = p.get('agent') === '1';
   const searching = agent || SEARCH_FIELDS.some(([k]) => search[k]);
+  // A search lists PRs by update or number; the queue also by its strongest suggestion.
+  const orders = searching ? ORDERS.filter(([k]) => k !== 'score') : ORDERS;
+  const order = orders.some(([k]) => k === p.get('order')) ? p.get('order') : orders[0][0];
   const apply = () => {
     const f = document.getElementById('qfilters');
     const s = document.getElementById('qsearch');
@@ -54,7 +56,7 @@ export async function queueView(ctx) {
       repo: ctx.repo.repoId,
       state: f.elements.state.value === 'open' ? '' : f.elements.state.value,
       review: f.elements.review.value,
-      order: f.elements.order.value === 'score' ? '' : f.elements.order.value,
+      order: f.elements.order.value === orders[0][0] ? '' : f.elements.order.value,
       ...Object.fromEntries(SEARCH_FIELDS.map(([k]) => [k, s.elements[k].value.trim()])),
       agent: s.elements.agent.checked ? '1' : '',
     });
@@ -85,11 +87,11 @@ export async function queueView(ctx) {
         select('q-state', 'state', 'State', STATES.map((s) => [s, s]), state),
         searching ? h('input', { type: 'hidden', name: 'review', value: review })
           : select('q-review', 'review', 'Show', REVIEW, review),
-        select('q-order', 'order', 'Order', ORDERS, order))),
+        select('q-order', 'order', 'Order', orders, order))),
     box);
   const path = searching
     ? (cursor) => `/repos/${ctx.repo.repoId}/prs${qs({
-      limit: 50, state, orderBy: order === 'number' ? 'number' : 'updated', ...search, agent: agent ? 'true' : '', cursor,
+      limit: 50, state, orderBy: order, ...search, agent: agent ? 'true' : '', cursor,
     })}`
     : (cursor) => `/repos/${ctx.repo.repoId}/triage-queue${qs({ limit: 50, state, needsReview: review, orderBy: order, cursor })}`;
   let page;

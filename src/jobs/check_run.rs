@@ -146,7 +146,8 @@ pub fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-fn category_words(category: &str) -> &'static str {
+/// A category in words.
+pub fn category_words(category: &str) -> &'static str {
     match category {
         "SAME_CHANGE" => "same change",
         "SAME_FEATURE" => "same feature",

@@ -89,7 +89,12 @@ pub fn close_comment(
         .edges
         .iter()
         .find(|(a, b, _, _)| (*a as i64, *b as i64) == (number.min(keep), number.max(keep)))
-        .map(|(_, _, c, s)| format!("{} (score {s:.2})", c.as_str()))
+        .map(|(_, _, c, s)| {
+            format!(
+                "the {} (score {s:.2})",
+                crate::jobs::check_run::category_words(c.as_str())
+            )
+        })
         .unwrap_or_else(|| format!("in one duplicate set ({} confidence)", set.tier));
     let mut s = format!(
         "Closing this pull request as a duplicate of #{keep}, which is the one kept: {why}.\n\n"

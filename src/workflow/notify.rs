@@ -19,10 +19,10 @@ use secrecy::ExposeSecret;
 
 use super::sets::{NewDelivery, SetChange};
 use super::settings::{RepoSettings, tier_at_least};
+use crate::jobs::check_run::category_words;
 use crate::state::AppState;
 use crate::store::actions::{self, NewAction};
 use crate::store::sets::ActiveRepo;
-use crate::triage::Category;
 
 /// Attempts of one delivery, first included.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -45,16 +45,6 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn category_words(c: &Category) -> &'static str {
-    match c {
-        Category::SameChange => "same change",
-        Category::SameFeature => "same feature",
-        Category::CompetingImplementation => "competing implementations",
-        Category::Related => "related",
-        Category::NotRelated => "not related",
-    }
 }
 
 /// The delivery announcing `changes` (None when none is of a tier worth announcing).
@@ -104,7 +94,7 @@ pub fn delivery_for(
         let cat = s
             .categories
             .first()
-            .map(category_words)
+            .map(|c| category_words(c.as_str()))
             .unwrap_or("duplicates");
         let link = super::set_link(public_url, repo.repo_id, &s.set_id);
         let label = match &link {
