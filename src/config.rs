@@ -254,7 +254,7 @@ pub struct Settings {
     #[arg(long, env = "QUEUE_PREFIX", default_value = "clawtriage")]
     pub queue_prefix: String,
     /// URL that new and grown duplicate sets are posted to (Slack-compatible JSON, signed).
-    #[arg(long, env = "NOTIFY_WEBHOOK_URL")]
+    #[arg(long, env = "NOTIFY_WEBHOOK_URL", hide_env_values = true)]
     pub notify_webhook_url: Option<String>,
     /// Secret that signs outgoing webhooks (`X-ClawTriage-Signature-256`); required with the URL.
     #[arg(long, env = "NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
@@ -360,8 +360,8 @@ pub struct Config {
     pub scan_schedule: Option<String>,
     /// Repositories the schedule scans.
     pub scan_repos: Vec<RepoName>,
-    /// Where new and grown sets are announced.
-    pub notify_webhook_url: Option<String>,
+    /// Where new and grown sets are announced (a Slack webhook URL is itself a secret).
+    pub notify_webhook_url: Option<SecretString>,
     /// Signs the announcements.
     pub notify_webhook_secret: Option<SecretString>,
     /// Digest schedule (normalised to apalis-cron's seconds-first form).
@@ -731,8 +731,18 @@ impl Settings {
         if scan_schedule.is_some() && scan_repos.is_empty() {
             errors.push("SCAN_REPOS: name the repositories SCAN_SCHEDULE scans".into());
         }
-        let notify_webhook_url = non_empty(&self.notify_webhook_url)
-            .map(|u| parse_base_url("NOTIFY_WEBHOOK_URL", &u, false, &mut errors));
+        let notify_webhook_url = non_empty(&self.notify_webhook_url).map(|u| {
+            // Checked like the other URLs, but never echoed: the path is the credential.
+            let mut problems = Vec::new();
+            let url = parse_base_url("NOTIFY_WEBHOOK_URL", &u, false, &mut problems);
+            if !problems.is_empty() {
+                errors.push(
+                    "NOTIFY_WEBHOOK_URL: not an http(s) URL (its value is not shown: it is a secret)"
+                        .into(),
+                );
+            }
+            SecretString::from(url)
+        });
         let notify_webhook_secret = secret(&self.notify_webhook_secret);
         if notify_webhook_url.is_some() && notify_webhook_secret.is_none() {
             errors.push(
@@ -835,6 +845,7 @@ impl Config {
             &self.github_private_key_pem,
             &self.github_webhook_secret,
             &self.notify_webhook_secret,
+            &self.notify_webhook_url,
         ]
         .into_iter()
         .flatten()
@@ -941,6 +952,41 @@ mod tests {
         for leak in ["ghp_supersecret", "ops-secret-value", "dbpassword"] {
             assert!(!debug.contains(leak), "{leak} leaked in {debug}");
         }
+    }
+
+    #[test]
+    fn workflow_settings_are_checked_and_the_webhook_url_stays_secret() {
+        let c = base().validate().unwrap();
+        assert!(c.notify_webhook_url.is_none() && c.digest_schedule.is_none());
+        assert_eq!(c.repo_settings_refresh, Some(Duration::from_secs(600)));
+        let mut s = base();
+        s.notify_webhook_url = Some("https://hooks.example/services/T0/B0/sekrit".into());
+        s.digest_schedule = Some("every monday".into());
+        s.repo_settings_refresh_secs = Some("-1".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("NOTIFY_WEBHOOK_SECRET: required"), "{err}");
+        assert!(err.contains("DIGEST_SCHEDULE"), "{err}");
+        assert!(err.contains("REPO_SETTINGS_REFRESH_SECS"), "{err}");
+        s.notify_webhook_url = Some("ftp://hooks.example/sekrit".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("NOTIFY_WEBHOOK_URL") && !err.contains("sekrit"),
+            "{err}"
+        );
+        let mut s = base();
+        s.notify_webhook_url = Some("https://hooks.example/services/T0/B0/sekrit".into());
+        s.notify_webhook_secret = Some("shh".into());
+        s.digest_schedule = Some("0 8 * * 1".into());
+        s.repo_settings_refresh_secs = Some("0".into());
+        let c = s.validate().unwrap();
+        assert_eq!(c.digest_schedule.as_deref(), Some("0 0 8 * * 1"));
+        assert_eq!(c.repo_settings_refresh, None);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("sekrit") && !shown.contains("shh"),
+            "{shown}"
+        );
+        assert!(c.secret_values().iter().any(|v| v.contains("sekrit")));
     }
 
     #[test]

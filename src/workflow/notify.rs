@@ -184,7 +184,7 @@ pub async fn attempt(
         return Ok(Attempted::Settled);
     }
     let (Some(url), Some(secret)) = (
-        state.config.notify_webhook_url.as_deref(),
+        state.config.notify_webhook_url.as_ref(),
         state.config.notify_webhook_secret.as_ref(),
     ) else {
         actions::record_attempt(
@@ -199,7 +199,7 @@ pub async fn attempt(
     };
     let body = serde_json::to_vec(&d.payload).unwrap_or_default();
     let sent = http()
-        .post(url)
+        .post(url.expose_secret())
         .header("content-type", "application/json")
         .header("user-agent", "ClawTriage-Hookshot")
         .header("x-clawtriage-event", &d.event)
