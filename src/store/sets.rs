@@ -189,19 +189,33 @@ pub async fn save_refresh(
     watermark: &str,
 ) -> StoreResult<()> {
     let ids: Vec<&str> = sets.iter().map(|s| s.set_id.as_str()).collect();
-    for s in sets {
-        c.execute(
-            "INSERT INTO duplicate_sets (repo_id, set_id, members, tier, max_score)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (repo_id, set_id) DO UPDATE SET members = EXCLUDED.members,
-                 tier = EXCLUDED.tier, max_score = EXCLUDED.max_score, active = TRUE,
-                 updated_at = CASE WHEN duplicate_sets.members = EXCLUDED.members
-                                    AND duplicate_sets.active
-                                   THEN duplicate_sets.updated_at ELSE now() END",
-            &[&repo_id, &s.set_id, &s.members, &s.tier, &s.max_score],
-        )
-        .await?;
-    }
+    // One statement for every set; arrays of arrays must be rectangular, so members travel
+    // joined by commas.
+    let members: Vec<String> = sets
+        .iter()
+        .map(|s| {
+            s.members
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    let tiers: Vec<&str> = sets.iter().map(|s| s.tier.as_str()).collect();
+    let scores: Vec<f64> = sets.iter().map(|s| s.max_score).collect();
+    c.execute(
+        "INSERT INTO duplicate_sets (repo_id, set_id, members, tier, max_score)
+         SELECT $1, s.id, string_to_array(s.m, ',')::int8[], s.t, s.x
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[]) AS s(id, m, t, x)
+         ORDER BY s.id
+         ON CONFLICT (repo_id, set_id) DO UPDATE SET members = EXCLUDED.members,
+             tier = EXCLUDED.tier, max_score = EXCLUDED.max_score, active = TRUE,
+             updated_at = CASE WHEN duplicate_sets.members = EXCLUDED.members
+                                AND duplicate_sets.active
+                               THEN duplicate_sets.updated_at ELSE now() END",
+        &[&repo_id, &ids, &members, &tiers, &scores],
+    )
+    .await?;
     c.execute(
         "UPDATE duplicate_sets SET active = FALSE, updated_at = now()
          WHERE repo_id = $1 AND active AND NOT (set_id = ANY($2))",
