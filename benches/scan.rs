@@ -1,9 +1,12 @@
 //! End-to-end scan benchmark (a bench binary that prints figures; not a timed test).
 //!
-//! Serves a shared PR set from the fake GitHub, scans it through the real appliance (in
-//! process, real Postgres and Redis), once through the REST files endpoint and once through a
-//! local git mirror, then re-scans the unchanged repository. Prints wall time, API calls by
-//! kind, per-PR latency percentiles and peak RSS of the app, Postgres and Redis.
+//! Serves a shared PR set from the fake GitHub, scans it through the real appliance (the release
+//! `clawtriage serve` binary as a child process, real Postgres and Redis), once through the REST
+//! files endpoint and once through a local git mirror, then re-scans the unchanged repository.
+//! Prints wall time, API calls by kind, per-PR latency percentiles and peak memory (PSS) of the
+//! appliance (with its git subprocesses), of its Postgres and Redis, and of the three together.
+//! The fake GitHub stays in this process and is not counted. SCAN_BATCH_SIZE,
+//! BATCH_CONCURRENCY and WORKER_CONCURRENCY are passed on to the appliance when set.
 //!
 //! `cargo bench --bench scan -- [SET_DIR]` (default `../shared/datasets/playwright-1k`); under
 //! `cargo test` it runs once over the committed slice as a smoke test.
@@ -20,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::fake_github::FakeRepo;
-use common::{App, FakeGithub, Services, settings};
+use common::{FakeGithub, KillOnDrop, Services};
 use serde_json::json;
 
 fn status_kb(pid: &str, field: &str) -> u64 {
@@ -164,24 +167,35 @@ struct Run {
 }
 
 async fn scan(
-    app: &App,
+    base: &str,
     gh: &FakeGithub,
     svc: &Services,
     label: &'static str,
     snapshot: &str,
 ) -> Run {
     gh.clear_log();
+    let http = reqwest::Client::new();
     let t = Instant::now();
-    let (code, b) = app
-        .trigger(json!({"owner": "bench", "repo": "playwright", "snapshot": snapshot}))
-        .await;
-    assert_eq!(code, 202, "{b}");
-    let st = app
-        .wait_scan(
-            &format!("scan:bench/playwright:{snapshot}"),
-            Duration::from_secs(1800),
-        )
-        .await;
+    let r = http
+        .post(format!("{base}/api/ops/public-scan"))
+        .bearer_auth("ops-token-for-tests")
+        .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": snapshot}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        202,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let st = common::wait_scan_at(
+        &http,
+        base,
+        &format!("scan:bench/playwright:{snapshot}"),
+        Duration::from_secs(1800),
+    )
+    .await;
     let wall = t.elapsed();
     let log = gh.log();
     let c = svc.client().await;
@@ -242,20 +256,29 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        // Peak memory of everything a scan runs on: this process (the appliance in process and
-        // the fake GitHub) plus the Postgres and Redis servers the run started, as PSS.
-        let peak_total = Arc::new(AtomicU64::new(0));
+        // Peak memory (PSS) of the appliance's process tree, of the run's own Postgres and Redis
+        // servers, and of the two together at one instant.
+        let peak_app = Arc::new(AtomicU64::new(0));
         let peak_servers = Arc::new(AtomicU64::new(0));
-        let roots: Arc<std::sync::Mutex<Vec<u32>>> = Arc::default();
+        let peak_total = Arc::new(AtomicU64::new(0));
+        let servers: Arc<std::sync::Mutex<Vec<u32>>> = Arc::default();
+        let app_pid: Arc<std::sync::Mutex<Vec<u32>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (pt, ps, r, s) = (peak_total.clone(), peak_servers.clone(), roots.clone(), stop.clone());
+        let (pa, ps, pt, sv, ap, s) = (
+            peak_app.clone(),
+            peak_servers.clone(),
+            peak_total.clone(),
+            servers.clone(),
+            app_pid.clone(),
+            stop.clone(),
+        );
         let sampler = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
-                let mut all = r.lock().unwrap().clone();
-                let servers = tree_pss_kb(&all);
-                all.push(std::process::id());
-                ps.fetch_max(servers, Ordering::Relaxed);
-                pt.fetch_max(tree_pss_kb(&all), Ordering::Relaxed);
+                let srv = tree_pss_kb(&sv.lock().unwrap().clone());
+                let app = tree_pss_kb(&ap.lock().unwrap().clone());
+                ps.fetch_max(srv, Ordering::Relaxed);
+                pa.fetch_max(app, Ordering::Relaxed);
+                pt.fetch_max(srv + app, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(250));
             }
         });
@@ -267,19 +290,36 @@ fn main() {
                 continue;
             }
             let svc = Services::new().await;
-            *roots.lock().unwrap() = svc.own_server_pids();
+            svc.migrate().await;
+            *servers.lock().unwrap() = svc.own_server_pids();
             let gh = FakeGithub::start().await;
             let mut repo = common::fake_github::load_dataset(&dir, None);
             let tmp = tempfile::tempdir().unwrap();
-            let mut s = settings(&svc, &gh.url());
-            s.worker_concurrency = "4".into();
+            let port = common::services::free_port();
+            let mut cmd = common::appliance_command(&svc, &gh.url(), port);
+            cmd.env("DATA_ROOT", tmp.path().join("data"))
+                .env("PUBLIC_SCAN_ALLOWED_REPOS", "bench/playwright")
+                // SCAN_BENCH_LOG=info shows each batch's stage timings.
+                .env("RUST_LOG", std::env::var("SCAN_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+                .stdout(if std::env::var_os("SCAN_BENCH_LOG").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                })
+                .stderr(Stdio::inherit());
+            for name in ["SCAN_BATCH_SIZE", "BATCH_CONCURRENCY", "WORKER_CONCURRENCY"] {
+                if let Ok(v) = std::env::var(name) {
+                    cmd.env(name, v);
+                }
+            }
             if mirror {
                 let t = Instant::now();
                 let remote = build_git_remote(&tmp.path().join("remote"), &mut repo);
                 println!("(synthetic git history for {} PRs built in {:.1}s)", repo.pulls.len(), t.elapsed().as_secs_f64());
-                s.git_mirror = "on".into();
-                s.github_git_url = format!("file://{}", remote.display());
-                s.data_root = tmp.path().join("data").display().to_string();
+                cmd.env("GIT_MIRROR", "on")
+                    .env("GITHUB_GIT_URL", format!("file://{}", remote.display()));
+            } else {
+                cmd.env("GIT_MIRROR", "off");
             }
             if !mirror && repo.pulls.len() + 100 > 5000 {
                 // One files call per PR: more than a token's 5,000 requests per hour. Give the
@@ -293,10 +333,13 @@ fn main() {
                 println!("(REST: rate-limit budget raised to 15,000/h for {} PRs)", repo.pulls.len());
             }
             gh.add_repo("bench", "playwright", repo);
-            let app = App::start(s).await;
-            let first = scan(&app, &gh, &svc, if mirror { "full scan, git mirror" } else { "full scan, REST files" }, "first").await;
+            let child = KillOnDrop(cmd.spawn().expect("spawn clawtriage"));
+            *app_pid.lock().unwrap() = vec![child.0.id()];
+            common::services::wait_for_port(port, Duration::from_secs(60));
+            let base = format!("http://127.0.0.1:{port}");
+            let first = scan(&base, &gh, &svc, if mirror { "full scan, git mirror" } else { "full scan, REST files" }, "first").await;
             print(&first);
-            let again = scan(&app, &gh, &svc, "re-scan, unchanged", "second").await;
+            let again = scan(&base, &gh, &svc, "re-scan, unchanged", "second").await;
             print(&again);
             let n = first.listed as f64;
             println!(
@@ -304,16 +347,17 @@ fn main() {
                 first.calls_repo + first.calls_list + first.calls_files,
                 (n / 100.0).ceil() as usize + 2
             );
-            app.stop().await;
+            app_pid.lock().unwrap().clear();
+            drop(child);
         }
         stop.store(true, Ordering::Relaxed);
         sampler.join().unwrap();
         println!(
-            "peak memory: app + fake GitHub process {:.0} MiB (VmHWM); its Postgres and Redis servers {:.0} MiB; all together, with git subprocesses, {:.0} MiB (PSS, sampled every 250 ms{})",
-            status_kb("self", "VmHWM:") as f64 / 1024.0,
+            "peak memory (PSS, sampled every 250 ms): appliance with its git subprocesses {:.0} MiB; its Postgres and Redis {:.0} MiB; together {:.0} MiB{}",
+            peak_app.load(Ordering::Relaxed) as f64 / 1024.0,
             peak_servers.load(Ordering::Relaxed) as f64 / 1024.0,
             peak_total.load(Ordering::Relaxed) as f64 / 1024.0,
-            if std::env::var_os("DATABASE_URL").is_some() { "; servers of DATABASE_URL/REDIS_URL not counted" } else { "" }
+            if std::env::var_os("DATABASE_URL").is_some() { " (servers of DATABASE_URL/REDIS_URL not counted)" } else { "" }
         );
     });
 }

@@ -91,6 +91,17 @@ async fn prune(state: &AppState) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "pruning old rows failed"),
     }
+    // No job runs longer than its timeout (times the attempts' backoff): older `running` rows
+    // belong to jobs that were cut off or lost.
+    match crate::store::housekeeping::reap(&state.pool, 2 * jobs::BATCH_TIMEOUT).await {
+        Ok(r) if r.analyses + r.scans > 0 => tracing::warn!(
+            analyses = r.analyses,
+            scans = r.scans,
+            "settled abandoned work"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "settling abandoned work failed"),
+    }
 }
 
 /// Applies migrations, retrying for a bounded time while Postgres starts.

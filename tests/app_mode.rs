@@ -123,7 +123,7 @@ fn fake_repo(files: &[(i64, Vec<Value>)]) -> FakeRepo {
 async fn index_key_count(c: &tokio_postgres::Client, number: i64, key: &str) -> i64 {
     c.query_one(
         "SELECT count(*) FROM index_keys WHERE number = $1 AND key = $2",
-        &[&number, &key],
+        &[&number, &clawtriage::store::analysis::key_id(key)],
     )
     .await
     .unwrap()
@@ -1113,14 +1113,24 @@ async fn a_delivery_whose_job_was_not_queued_is_processed_when_redelivered() {
 }
 
 #[tokio::test]
-async fn a_burst_of_deliveries_larger_than_the_connection_pool_is_all_queued() {
+async fn a_burst_of_deliveries_larger_than_the_connection_pool_is_all_queued_and_analysed_together()
+{
     let svc = Services::new().await;
     let gh = FakeGithub::start().await;
-    gh.add_repo(OWNER, REPO, fake_repo(&[]));
-    let app = App::start(app_settings(&svc, &gh, "app")).await;
-    let c = svc.client().await;
     // Three times the appliance's 16 Postgres connections, all at once.
     let numbers: Vec<i64> = (300..348).collect();
+    let files: Vec<(i64, Vec<Value>)> = numbers
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                prod_files(&format!("burst{n}"), &format!("return {n};")),
+            )
+        })
+        .collect();
+    gh.add_repo(OWNER, REPO, fake_repo(&files));
+    let app = App::start(app_settings(&svc, &gh, "app")).await;
+    let c = svc.client().await;
     let answers = futures::future::join_all(numbers.iter().map(|&n| {
         let ev = pr_event(
             "opened",
@@ -1146,6 +1156,57 @@ async fn a_burst_of_deliveries_larger_than_the_connection_pool_is_all_queued() {
         .unwrap()
         .get(0);
     assert_eq!(queued, numbers.len() as i64);
+    // The heads' analyses coalesce: the first jobs to run take the other queued heads along,
+    // so far fewer jobs than deliveries analyse them, each head once.
+    wait_for(
+        "every burst head analysed",
+        Duration::from_secs(90),
+        async || {
+            let done: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM analysis_runs WHERE number BETWEEN 300 AND 347
+                   AND status = 'done'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            (done == numbers.len() as i64).then_some(())
+        },
+    )
+    .await;
+    let row = c
+        .query_one(
+            "SELECT count(DISTINCT claimed_by), max(attempts) FROM analysis_runs
+             WHERE number BETWEEN 300 AND 347",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (jobs, attempts): (i64, i32) = (row.get(0), row.get(1));
+    assert!(
+        jobs * 2 <= numbers.len() as i64,
+        "{jobs} jobs analysed {} heads",
+        numbers.len()
+    );
+    assert_eq!(attempts, 1, "each head analysed once");
+    // Every head's check run was posted.
+    wait_for(
+        "a check run per head",
+        Duration::from_secs(30),
+        async || {
+            let runs: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM check_runs WHERE number BETWEEN 300 AND 347",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            (runs == numbers.len() as i64).then_some(())
+        },
+    )
+    .await;
     app.stop().await;
 }
 

@@ -112,7 +112,9 @@ async fn batches_analysed_in_any_order_agree_with_the_engine() {
         for pass in 0..if shuffle { 2 } else { 1 } {
             for b in &batches {
                 let refs: Vec<(i64, &str)> = b.iter().map(|(n, h)| (*n, h.as_str())).collect();
-                let report = analyse_heads(&app.state, &repo, &refs, v).await.unwrap();
+                let report = analyse_heads(&app.state, &repo, &refs, v, "test", false)
+                    .await
+                    .unwrap();
                 assert!(report.retry.is_empty(), "{report:?}");
                 assert_eq!(report.done.len(), b.len(), "pass {pass}: {report:?}");
             }
@@ -226,4 +228,174 @@ async fn two_processes_share_a_scan_and_analyse_each_head_once() {
         );
     }
     drop(procs);
+}
+
+#[tokio::test]
+async fn heads_githubs_rate_limit_puts_off_run_after_the_reset_without_timing_out() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("bench", "playwright", common::fixture_repo(Some(12)));
+    // The repository, one list page and five files calls; then the budget is spent and resets
+    // in ten minutes: longer than an analysis job may wait.
+    gh.with(|g| {
+        g.remaining = 7;
+        g.reset_after_secs = 600;
+        g.reset_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 600;
+    });
+    let app = App::start(settings(&svc, &gh.url())).await;
+    let (code, b) = app
+        .trigger(json!({"owner": "bench", "repo": "playwright", "snapshot": "rl"}))
+        .await;
+    assert_eq!(code, 202, "{b}");
+    // The batch ends at once: the heads it could not fetch are put off, not waited for.
+    let c = svc.client().await;
+    let key = format!("{}:batch:scheduled", svc.queue_prefix);
+    let redis = redis::Client::open(svc.redis_url.as_str()).unwrap();
+    let mut r = redis.get_multiplexed_async_connection().await.unwrap();
+    let start = std::time::Instant::now();
+    // Every push passes through the scheduled set (due at once): wait for the put-off batch.
+    let scheduled: Vec<(String, f64)> = loop {
+        let s: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        let s: Vec<(String, f64)> = s
+            .into_iter()
+            .filter(|(id, _)| id.contains(":rl-after"))
+            .collect();
+        if !s.is_empty() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "nothing was put off"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(scheduled.len(), 1, "{scheduled:?}");
+    let reset = gh.with(|g| g.reset_at) as f64;
+    let errors: Vec<String> = c
+        .query(
+            "SELECT DISTINCT COALESCE(error, status) FROM analysis_runs",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        (scheduled[0].1 - reset).abs() <= 5.0,
+        "runs at {} but the budget resets at {reset}: {errors:?}",
+        scheduled[0].1
+    );
+    let row = c
+        .query_one(
+            "SELECT count(*) FILTER (WHERE status = 'failed' AND error LIKE '%rate limit%'),
+                    count(*) FILTER (WHERE status = 'running')
+             FROM analysis_runs",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, i64>(0) > 0, "no head recorded as put off");
+    assert_eq!(row.get::<_, i64>(1), 0, "heads left running");
+    let (_, st) = common::get_json(
+        &app.http,
+        &app.base,
+        "/api/ops/scans/scan%3Abench%2Fplaywright%3Arl",
+    )
+    .await;
+    assert_ne!(st["state"], "done", "{st}");
+
+    // The reset comes (moved to now here): the put-off batch runs and the scan completes.
+    gh.with(|g| g.remaining = 5000);
+    let _: i64 = redis::cmd("ZADD")
+        .arg(&key)
+        .arg(0)
+        .arg(&scheduled[0].0)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let st = app
+        .wait_scan("scan:bench/playwright:rl", Duration::from_secs(60))
+        .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["prsAnalyzed"], 12, "{st}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn work_a_lost_job_left_running_is_settled_by_the_reaper() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("bench", "playwright", common::fixture_repo(Some(6)));
+    let app = App::start(settings(&svc, &gh.url())).await;
+    let (code, _) = app
+        .trigger(json!({"owner": "bench", "repo": "playwright", "snapshot": "reap"}))
+        .await;
+    assert_eq!(code, 202);
+    let st = app
+        .wait_scan("scan:bench/playwright:reap", Duration::from_secs(60))
+        .await;
+    assert_eq!(st["state"], "done");
+    // As a job cut off by its timeout (or lost with Redis) leaves it: one head still running
+    // in a scan that waits for it, and a scan whose listing never finished.
+    let c = svc.client().await;
+    c.batch_execute(
+        "UPDATE analysis_runs SET status = 'running', finished_at = NULL,
+             started_at = now() - interval '2 hours'
+         WHERE number = (SELECT min(number) FROM analysis_runs);
+         UPDATE scan_jobs SET state = 'running', finished_at = NULL;
+         UPDATE scan_prs SET outcome = 'pending'
+         WHERE number = (SELECT min(number) FROM analysis_runs);
+         INSERT INTO scan_jobs (job_id, owner, repo, snapshot, state, created_at)
+         VALUES ('scan:bench/playwright:lost', 'bench', 'playwright', 'lost', 'running',
+                 now() - interval '2 days');",
+    )
+    .await
+    .unwrap();
+    // A fresh head is not touched.
+    let untouched =
+        clawtriage::store::housekeeping::reap(&app.state.pool, Duration::from_secs(3 * 3600))
+            .await
+            .unwrap();
+    assert_eq!(untouched.analyses, 0);
+    let r = clawtriage::store::housekeeping::reap(&app.state.pool, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(r.analyses, 1, "{r:?}");
+    let rows = c
+        .query("SELECT job_id, state FROM scan_jobs ORDER BY job_id", &[])
+        .await
+        .unwrap();
+    let states: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        states,
+        vec![
+            (
+                "scan:bench/playwright:lost".to_string(),
+                "failed".to_string()
+            ),
+            ("scan:bench/playwright:reap".to_string(), "done".to_string()),
+        ]
+    );
+    let failed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM scan_prs WHERE outcome = 'failed'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(failed, 1);
+    app.stop().await;
 }

@@ -61,9 +61,15 @@ async fn old_deliveries_scans_and_cache_entries_go_and_the_rest_stays() {
              ('d-fresh', 'pull_request', now() - interval '29 days');
          INSERT INTO http_cache (url, etag, body, updated_at) VALUES
              ('https://gh/old', 'W/\"1\"', '\\x00', now() - interval '40 days'),
-             ('https://gh/fresh', 'W/\"2\"', '\\x00', now());
-         INSERT INTO key_counts (repo_id, signature_version, config_version, key, n) VALUES
-             (1, 1, 1, 'path:gone.ts', 0), (1, 1, 1, 'path:kept.ts', 3);",
+             ('https://gh/fresh', 'W/\"2\"', '\\x00', now());",
+    )
+    .await
+    .unwrap();
+    let key = clawtriage::store::analysis::key_id;
+    c.execute(
+        "INSERT INTO key_counts (repo_id, signature_version, config_version, key, n) VALUES
+             (1, 1, 1, $1, 0), (1, 1, 1, $2, 3)",
+        &[&key("path:gone.ts"), &key("path:kept.ts")],
     )
     .await
     .unwrap();
@@ -97,8 +103,8 @@ async fn old_deliveries_scans_and_cache_entries_go_and_the_rest_stays() {
         ["https://gh/fresh"]
     );
     assert_eq!(
-        ids(&c, "SELECT key FROM key_counts").await,
-        ["path:kept.ts"],
+        ids(&c, "SELECT key::text FROM key_counts").await,
+        [key("path:kept.ts").to_string()],
         "zero document frequencies go"
     );
     // Nothing left to prune: a second pass removes nothing.

@@ -347,6 +347,8 @@ fn help_explains_every_setting() {
         "DATABASE_URL",
         "REDIS_URL",
         "WORKER_CONCURRENCY",
+        "SCAN_BATCH_SIZE",
+        "BATCH_CONCURRENCY",
         "GITHUB_MODE",
         "GITHUB_TOKEN",
         "GITHUB_API_URL",

@@ -142,6 +142,21 @@ impl From<crate::jobs::JobError> for ApiError {
     }
 }
 
+impl From<crate::jobs::scan::EnqueueError> for ApiError {
+    fn from(e: crate::jobs::scan::EnqueueError) -> Self {
+        use crate::jobs::scan::EnqueueError;
+        match e {
+            EnqueueError::DiskLow(problem) => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "disk_low",
+                message: problem,
+            },
+            EnqueueError::Store(e) => e.into(),
+            EnqueueError::Queue(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {

@@ -160,7 +160,7 @@ pub async fn trigger_public_scan(
         snapshot: snapshot.clone(),
         max_open_prs: body.max_open_prs,
     };
-    let outcome = enqueue_scan(&state, &job, "ops", actor.as_deref()).await?;
+    let outcome = crate::jobs::scan::enqueue(&state, &job, "ops", actor.as_deref()).await?;
     let job_id = job.job_id();
     tracing::info!(scan = %job_id, actor = actor.as_deref().unwrap_or("-"), ?outcome, "public scan triggered");
     let (status, enqueued) = match outcome {
@@ -178,46 +178,6 @@ pub async fn trigger_public_scan(
         body["duplicate"] = serde_json::Value::Bool(true);
     }
     Ok((status, Json(body)).into_response())
-}
-
-/// Records a scan and queues it, once per job id. Shared by the trigger, cron and webhooks.
-pub async fn enqueue_scan(
-    state: &AppState,
-    job: &ScanJob,
-    trigger: &str,
-    actor: Option<&str>,
-) -> ApiResult<PushOutcome> {
-    let job_id = job.job_id();
-    // A scan on a nearly full disk would fail half-way; say so now instead.
-    state.disk.ensure_room().map_err(|problem| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "disk_low",
-        message: problem,
-    })?;
-    let created = scans::create_scan(
-        &state.pool,
-        &scans::NewScan {
-            job_id: &job_id,
-            owner: &job.owner,
-            repo: &job.repo,
-            snapshot: &job.snapshot,
-            trigger,
-            actor,
-            max_open_prs: job.max_open_prs.map(|m| m as i32),
-        },
-    )
-    .await?;
-    if !created {
-        return Ok(PushOutcome::Duplicate);
-    }
-    match state.queues.push_scan(job).await {
-        Ok(_) => Ok(PushOutcome::Enqueued),
-        Err(e) => {
-            // Nothing queued: forget the row so that the same trigger can be sent again.
-            let _ = scans::delete_queued_scan(&state.pool, &job_id).await;
-            Err(e.into())
-        }
-    }
 }
 
 fn require_ops_or_dashboard(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {

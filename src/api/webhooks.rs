@@ -313,7 +313,8 @@ async fn pull_request(
             } else {
                 0
             };
-            let needed = again || !matches!(prior.as_deref(), Some("done") | Some("running"));
+            // `queued`: a job for this head is in the queue already.
+            let needed = again || !matches!(prior.as_deref(), Some("done" | "running" | "queued"));
             if needed {
                 job = Some(AnalyseJob {
                     repo_id,
@@ -349,11 +350,19 @@ async fn pull_request(
             Ok(o) => {
                 enqueued = o == PushOutcome::Enqueued;
                 job_id = Some(job.job_id());
-                if let Ok(c) = state.pool.get().await
-                    && let Err(e) = app_store::set_delivery_outcome(&c, delivery, "queued").await
-                {
-                    // Still `pending`: a redelivery would queue again, which de-duplicates.
-                    tracing::warn!(delivery, error = %e, "could not mark the delivery queued");
+                if let Ok(c) = state.pool.get().await {
+                    // The head is queued: the first analysis job of the repository to run takes
+                    // it along (a burst of deliveries becomes a few batches).
+                    let v = Versions::current(&state.triage);
+                    if let Err(e) =
+                        analysis::mark_queued(&c, job.repo_id, job.number, &job.head_sha, v).await
+                    {
+                        tracing::warn!(delivery, error = %e, "could not mark the head queued");
+                    }
+                    if let Err(e) = app_store::set_delivery_outcome(&c, delivery, "queued").await {
+                        // Still `pending`: a redelivery would queue again, which de-duplicates.
+                        tracing::warn!(delivery, error = %e, "could not mark the delivery queued");
+                    }
                 }
             }
             Err(e) => {
@@ -535,14 +544,14 @@ async fn scan_installed(
                 snapshot: snapshot.clone(),
                 max_open_prs: None,
             };
-            match super::ops::enqueue_scan(state, &job, "install", None).await {
+            match crate::jobs::scan::enqueue(state, &job, "install", None).await {
                 Ok(PushOutcome::Enqueued) => queued.push(job.job_id()),
                 Ok(PushOutcome::Duplicate) => {}
                 Err(e) => {
                     if let Err(err) = app_store::forget_delivery(&state.pool, delivery).await {
                         tracing::warn!(delivery, error = %err, "could not forget the delivery");
                     }
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }

@@ -8,7 +8,7 @@ pub mod issues;
 pub mod types;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -116,6 +116,10 @@ pub struct CallStats {
     pub remaining: AtomicI64,
     /// Last `x-ratelimit-reset` seen (unix seconds, 0 = unknown).
     pub reset: AtomicI64,
+    /// Longest rate-limit wait this unit of work accepts, in seconds (0: the client's policy);
+    /// a longer one ends the request with [`GithubError::RateLimited`], so that a job never
+    /// waits past its own timeout.
+    pub max_wait_secs: AtomicU64,
 }
 
 impl CallStats {
@@ -124,6 +128,14 @@ impl CallStats {
         let s = CallStats::default();
         s.remaining.store(-1, Ordering::Relaxed);
         Arc::new(s)
+    }
+
+    /// Fresh counters of work that waits for rate limits at most `max_wait` at a time.
+    pub fn bounded(max_wait: Duration) -> Arc<Self> {
+        let s = Self::new();
+        s.max_wait_secs
+            .store(max_wait.as_secs().max(1), Ordering::Relaxed);
+        s
     }
 }
 
@@ -404,6 +416,11 @@ impl GithubClient {
                     if let Some(secs) = retry_after {
                         // Secondary rate limit: GitHub says how long to wait.
                         let wait = Duration::from_secs(secs.clamp(1, 900) as u64);
+                        if wait > self.max_wait(stats) {
+                            return Err(GithubError::RateLimited {
+                                reset_at: chrono::Utc::now().timestamp() + wait.as_secs() as i64,
+                            });
+                        }
                         tracing::warn!(path = %path, wait_secs = wait.as_secs(), "secondary rate limit");
                         if attempt >= self.retry.max_attempts {
                             return Err(GithubError::Unavailable {
@@ -485,7 +502,7 @@ impl GithubClient {
         let reset = stats.reset.load(Ordering::Relaxed);
         let now = chrono::Utc::now().timestamp();
         let wait = (reset - now).max(0) as u64 + 1;
-        if reset == 0 || Duration::from_secs(wait) > self.retry.max_rate_limit_wait {
+        if reset == 0 || Duration::from_secs(wait) > self.max_wait(stats) {
             return Err(GithubError::RateLimited { reset_at: reset });
         }
         tracing::warn!(
@@ -494,6 +511,14 @@ impl GithubClient {
         );
         tokio::time::sleep(Duration::from_secs(wait)).await;
         Ok(())
+    }
+
+    /// The longest rate-limit wait allowed for the work `stats` counts.
+    fn max_wait(&self, stats: &CallStats) -> Duration {
+        match stats.max_wait_secs.load(Ordering::Relaxed) {
+            0 => self.retry.max_rate_limit_wait,
+            s => Duration::from_secs(s).min(self.retry.max_rate_limit_wait),
+        }
     }
 
     /// After a success: when the budget is spent, wait for the reset before the next request.

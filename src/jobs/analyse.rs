@@ -36,6 +36,9 @@ use crate::triage::{self, Analysis, Category, Edge, FileChange, FileStatus, PrIn
 pub const TOP_EDGES: usize = 10;
 /// Diffs of one batch fetched at once.
 pub const FETCH_CONCURRENCY: usize = 8;
+/// Longest wait for GitHub's rate limit inside an analysis job (well inside the jobs'
+/// timeouts); heads that would wait longer are put off to a job scheduled after the reset.
+pub const MAX_RATE_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Why an analysis failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,9 +89,22 @@ pub struct BatchReport {
     pub retry: Vec<(i64, String, String)>,
     /// Heads settled as failed for good.
     pub failed: usize,
+    /// Heads put off until GitHub's rate limit resets, and when that is (unix seconds).
+    pub deferred: Vec<(i64, String)>,
+    /// The latest reset among the deferred heads.
+    pub resume_at: i64,
 }
 
-/// apalis entry point of a webhook's analysis (one head, its own queue).
+/// Heads one webhook analysis job takes along (its own and others queued for the repository).
+pub const WEBHOOK_BATCH: i64 = 50;
+/// A head claimed by a job that has not finished it after this long is claimed again (the
+/// claimer died); well above a webhook batch's duration.
+pub const CLAIM_STALE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// apalis entry point of a webhook's analysis (its own queue, never behind a scan). The job
+/// claims its head and every other head of the repository whose delivery queued it, and
+/// analyses them as one batch: a burst of deliveries becomes a few batches. A job whose head
+/// another job claimed waits for that job to finish it (or to go stale, then claims it).
 pub async fn handle(
     job: AnalyseJob,
     state: Data<AppState>,
@@ -99,14 +115,48 @@ pub async fn handle(
         owner: job.owner.clone(),
         repo: job.repo.clone(),
     };
-    run_job(
-        &state,
-        &repo,
-        &[(job.number, job.head_sha.clone())],
-        &job.job_id(),
-        &attempt,
-    )
-    .await
+    let v = Versions::current(&state.triage);
+    let job_id = job.job_id();
+    let waited_since = std::time::Instant::now();
+    loop {
+        let claimed = analysis::claim_webhook_heads(
+            &state.pool,
+            job.repo_id,
+            (job.number, &job.head_sha),
+            v,
+            &state.worker,
+            &job_id,
+            CLAIM_STALE,
+            WEBHOOK_BATCH,
+        )
+        .await
+        .map_err(|e| into_apalis_error(e.into(), &attempt, false))?;
+        if !claimed.is_empty() {
+            let mine = claimed
+                .iter()
+                .any(|(n, h)| *n == job.number && *h == job.head_sha);
+            run_job(&state, &repo, &claimed, true, "webhook", &job_id, &attempt).await?;
+            if mine {
+                return Ok(());
+            }
+            continue;
+        }
+        // Done, or another job is on it: wait for that one (bounded: a claim goes stale).
+        let status = {
+            let c = state
+                .pool
+                .get()
+                .await
+                .map_err(|e| into_apalis_error(StoreError::from(e).into(), &attempt, false))?;
+            analysis::analysis_status(&c, job.repo_id, job.number, &job.head_sha, v)
+                .await
+                .map_err(|e| into_apalis_error(e.into(), &attempt, false))?
+        };
+        if status.as_deref() != Some("running") || waited_since.elapsed() > 2 * CLAIM_STALE {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// apalis entry point of a scan's batch.
@@ -125,7 +175,17 @@ pub async fn handle_batch(
         .iter()
         .map(|h| (h.number, h.head_sha.clone()))
         .collect();
-    run_job(&state, &repo, &heads, &job.job_id(), &attempt).await
+    let job_id = job.job_id();
+    run_job(
+        &state,
+        &repo,
+        &heads,
+        false,
+        &job.snapshot,
+        &job_id,
+        &attempt,
+    )
+    .await
 }
 
 /// Runs the heads of one job and turns the result into what apalis should do: done, retry (the
@@ -136,6 +196,8 @@ async fn run_job(
     state: &AppState,
     repo: &RepoRef,
     heads: &[(i64, String)],
+    claimed: bool,
+    snapshot: &str,
     job_id: &str,
     attempt: &Attempt,
 ) -> Result<(), BoxDynError> {
@@ -147,10 +209,15 @@ async fn run_job(
         tracing::warn!(job = %job_id, error = ?res.err(), "analysis job over its attempts; heads recorded as failed");
         return Err(into_apalis_error(anyhow::anyhow!(msg), attempt, true));
     }
-    let result = analyse_heads(state, repo, &refs, v).await;
+    let result = analyse_heads(state, repo, &refs, v, job_id, claimed).await;
     let last = |permanent: bool| permanent || attempt.current() >= super::MAX_ATTEMPTS;
     match result {
         Ok(report) => {
+            if !report.deferred.is_empty() {
+                defer(state, repo, snapshot, &report)
+                    .await
+                    .map_err(|e| into_apalis_error(e.into(), attempt, false))?;
+            }
             if !report.done.is_empty()
                 && let Err(e) = super::check_run::after_analysis(state, repo, &report.done).await
             {
@@ -183,6 +250,40 @@ async fn run_job(
             Err(into_apalis_error(e.into(), attempt, permanent))
         }
     }
+}
+
+/// Queues the heads GitHub's rate limit put off as a batch that runs after the reset.
+async fn defer(
+    state: &AppState,
+    repo: &RepoRef,
+    snapshot: &str,
+    report: &BatchReport,
+) -> Result<(), super::JobError> {
+    let wait = (report.resume_at - chrono::Utc::now().timestamp()).max(0) as u64 + 1;
+    let job = BatchJob {
+        repo_id: repo.repo_id,
+        owner: repo.owner.clone(),
+        repo: repo.repo.clone(),
+        snapshot: format!("{snapshot}-after{}", report.resume_at),
+        heads: report
+            .deferred
+            .iter()
+            .map(|(number, head_sha)| super::BatchHead {
+                number: *number,
+                head_sha: head_sha.clone(),
+            })
+            .collect(),
+    };
+    tracing::warn!(
+        heads = job.heads.len(),
+        wait_secs = wait,
+        "GitHub's rate limit is spent; heads put off until it resets"
+    );
+    state
+        .queues
+        .push_batch_after(&job, std::time::Duration::from_secs(wait))
+        .await?;
+    Ok(())
 }
 
 /// Maps GitHub's file entries to engine input.
@@ -282,19 +383,23 @@ async fn fetch_diff(
     }
 }
 
-/// Analyses `heads` of one repository (see the module documentation). Errors are returned only
-/// for trouble that concerns the whole batch (Postgres, the disk); a head whose diff cannot be
-/// read is reported in [`BatchReport::retry`] or settled as failed, and the others go on.
+/// Analyses `heads` of one repository for job `job` (see the module documentation); `claimed`
+/// when the job marked them `running` already. Errors are returned only for trouble that
+/// concerns the whole batch (Postgres, the disk); a head whose diff cannot be read is reported in
+/// [`BatchReport::retry`] or settled as failed, and the others go on.
 pub async fn analyse_heads(
     state: &AppState,
     repo: &RepoRef,
     heads: &[(i64, &str)],
     v: Versions,
+    job: &str,
+    claimed: bool,
 ) -> Result<BatchReport, AnalyseError> {
     state.disk.ensure_room().map_err(AnalyseError::DiskLow)?;
     let pool = &state.pool;
     let repo_id = repo.repo_id;
     let mut report = BatchReport::default();
+    let mut clock = StageClock::start();
     let rows = {
         let c = pool.get().await.map_err(StoreError::from)?;
         analysis::load_heads(&c, repo_id, heads, v).await?
@@ -331,12 +436,13 @@ pub async fn analyse_heads(
         }
     }
     let begun: Vec<(i64, &str)> = work.iter().map(|(n, h, _)| (*n, h.as_str())).collect();
-    if !begun.is_empty() {
-        analysis::begin_analyses(pool, repo_id, &begun, v, &state.worker).await?;
+    if !begun.is_empty() && !claimed {
+        analysis::begin_analyses(pool, repo_id, &begun, v, &state.worker, job).await?;
     }
+    clock.lap("claim");
 
     // 2. Diffs, a few at a time.
-    let stats = CallStats::new();
+    let stats = CallStats::bounded(MAX_RATE_LIMIT_WAIT);
     let fetched: Vec<_> = futures::stream::iter(work.into_iter().map(|(number, head_sha, pr)| {
         let stats = &stats;
         async move {
@@ -371,10 +477,27 @@ pub async fn analyse_heads(
                 Some("the PR is gone from GitHub (404)".into()),
                 true,
             )),
+            Err(GithubError::RateLimited { reset_at }) => {
+                report.resume_at = report.resume_at.max(reset_at);
+                let when = chrono::DateTime::from_timestamp(reset_at, 0)
+                    .map_or_else(|| reset_at.to_string(), |t| t.to_rfc3339());
+                settled.push((
+                    number,
+                    head_sha.clone(),
+                    Outcome::Deferred,
+                    Some(format!(
+                        "GitHub's rate limit is spent; tried again after {when}"
+                    )),
+                    true,
+                ));
+                report.deferred.push((number, head_sha));
+            }
             Err(e) if e.is_transient() => report.retry.push((number, head_sha, e.to_string())),
             Err(e) => settled.push((number, head_sha, Outcome::Failed, Some(e.to_string()), true)),
         }
     }
+
+    clock.lap("fetch");
 
     // 3. The engine, on every core.
     let cfg = state.triage.clone();
@@ -403,6 +526,7 @@ pub async fn analyse_heads(
         }
     }
     let analysed = ok;
+    clock.lap("engine");
 
     // 4. Files, signatures and index keys.
     let index_rows: Vec<IndexRow<'_>> = analysed
@@ -422,6 +546,7 @@ pub async fn analyse_heads(
         analysis::save_index(pool, repo_id, v, &index_rows).await?
     };
     drop(index_rows);
+    clock.lap("index");
 
     // 5–6. Candidates and scores of every indexed head.
     let indexed: Vec<&Analysed> = analysed
@@ -431,7 +556,7 @@ pub async fn analyse_heads(
     let scored = if indexed.is_empty() {
         Vec::new()
     } else {
-        score_batch(state, repo_id, v, &indexed).await?
+        score_batch(state, repo_id, v, &indexed, &mut clock).await?
     };
 
     // 7. Edges, the analyses' ends and the scans' progress.
@@ -482,6 +607,16 @@ pub async fn analyse_heads(
     }
     let calls = stats.calls.load(Ordering::Relaxed) as i32;
     let outcomes = analysis::save_results(pool, repo_id, v, &finished, &edge_rows, calls).await?;
+    clock.lap("results");
+    tracing::info!(
+        repo = %format!("{}/{}", repo.owner, repo.repo),
+        heads = heads.len(),
+        analysed = analysed.len(),
+        edges = scored.len(),
+        api_calls = calls,
+        ms = %clock,
+        "batch analysed"
+    );
     for (f, o) in finished.iter().zip(&outcomes) {
         match o {
             Outcome::Analyzed if f.record => report.done.push((f.number, f.head_sha.to_string())),
@@ -513,6 +648,7 @@ async fn score_batch(
     repo_id: i64,
     v: Versions,
     indexed: &[&Analysed],
+    clock: &mut StageClock,
 ) -> Result<Vec<Scored>, AnalyseError> {
     let cfg = state.triage.clone();
     let c = state.pool.get().await.map_err(StoreError::from)?;
@@ -525,6 +661,7 @@ async fn score_batch(
     keys.dedup();
     let postings =
         analysis::postings(&c, repo_id, v, &keys, cfg.candidates.max_posting as i64).await?;
+    clock.lap("postings");
     let by_key: HashMap<&str, &analysis::Posting> =
         postings.iter().map(|p| (p.key.as_str(), p)).collect();
     let candidates: Vec<Vec<u64>> = indexed
@@ -562,37 +699,25 @@ async fn score_batch(
     } else {
         analysis::load_signatures(&c, repo_id, v, &wanted).await?
     };
+    clock.lap("candidates");
     let decoded = on_cores(stored, |(n, h, bytes): (i64, String, Vec<u8>)| {
         analysis::decode_signature(&bytes).map(|s| (n, h, s))
     })
     .await?;
-    let mut loaded = Vec::with_capacity(decoded.len());
     for d in decoded {
         let (n, h, s) = d?;
-        loaded.push(n as u64);
         sigs.insert(n as u64, (h, Arc::new(s)));
     }
 
-    // Document frequencies: the batch's keys came with their postings; the loaded candidates'
-    // other features take one more query.
-    let mut df: HashMap<String, u32> = postings.iter().map(|p| (p.key.clone(), p.count)).collect();
-    let mut missing: BTreeSet<String> = BTreeSet::new();
-    for n in &loaded {
-        for k in triage::feature_keys(&sigs[n].1, &cfg) {
-            if !df.contains_key(&k) {
-                missing.insert(k);
-            }
-        }
-    }
-    let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
-    if !missing.is_empty() {
-        df.extend(analysis::key_counts(&c, repo_id, v, &missing).await?);
-    }
+    // Document frequencies of the common keys (at least three carriers; the engine counts any
+    // rarer feature as two).
+    let df = analysis::common_keys(&c, repo_id, v).await?;
     drop(c);
+    clock.lap("frequencies");
 
     // Every pair of every head, on every core.
     let ctx = Arc::new(triage::ScoreContext::from_fn(move |k| {
-        df.get(k).copied().unwrap_or(0)
+        df.get(&analysis::key_id(k)).copied().unwrap_or(0)
     }));
     type Job = (
         i64,
@@ -639,5 +764,39 @@ async fn score_batch(
         out
     })
     .await?;
+    clock.lap("score");
     Ok(per_head.into_iter().flatten().collect())
+}
+
+/// Wall time of each stage of a batch, for its log line (`claim=3 fetch=120 ...`, in ms).
+struct StageClock {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, u128)>,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        StageClock {
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, stage: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((stage, (now - self.last).as_millis()));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for StageClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (stage, ms)) in self.laps.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{stage}={ms}")?;
+        }
+        Ok(())
+    }
 }

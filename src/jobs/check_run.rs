@@ -82,6 +82,7 @@ pub async fn after_analysis(
     {
         return Ok(());
     }
+    let v = Versions::current(&state.triage);
     let mut targets: Vec<(i64, String)> = Vec::new();
     for (number, head_sha) in heads {
         targets.push((*number, head_sha.clone()));
@@ -93,6 +94,7 @@ pub async fn after_analysis(
                 head_sha,
                 &["SAME_CHANGE", "SAME_FEATURE", "COMPETING_IMPLEMENTATION"],
                 review_threshold(state),
+                v,
             )
             .await?,
         );

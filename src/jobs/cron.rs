@@ -105,10 +105,10 @@ pub fn scans_for_tick(
 
 async fn enqueue_all(state: &AppState, jobs: Vec<ScanJob>) {
     for job in jobs {
-        match crate::api::ops::enqueue_scan(state, &job, "cron", Some("schedule")).await {
+        match super::scan::enqueue(state, &job, "cron", Some("schedule")).await {
             Ok(outcome) => tracing::info!(scan = %job.job_id(), ?outcome, "scheduled scan"),
             Err(e) => {
-                tracing::warn!(scan = %job.job_id(), error = %e.message, "scheduled scan not queued")
+                tracing::warn!(scan = %job.job_id(), error = %e, "scheduled scan not queued")
             }
         }
     }

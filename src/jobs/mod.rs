@@ -230,9 +230,13 @@ pub struct Queues {
     pub check: RedisStorage<CheckRunJob>,
     /// Storage of workflow jobs (set refreshes, plan applies, webhooks, digests).
     pub workflow: RedisStorage<workflow::WorkflowJob>,
-    /// Unix time of the last worker heartbeat seen (0 = none yet).
-    last_heartbeat: Arc<AtomicI64>,
+    /// Unix time of the last heartbeat of each Redis-backed worker kind (0 = none yet), in the
+    /// order of [`WORKER_KINDS`]: one silent kind is a stalled queue even while the others beat.
+    last_heartbeat: Arc<[AtomicI64; WORKER_KINDS.len()]>,
 }
+
+/// The Redis-backed workers every process runs (their names start with the kind).
+pub const WORKER_KINDS: [&str; 5] = ["scan", "analyse", "batch", "check", "workflow"];
 
 fn queue_config(name: &str) -> QueueConfig {
     QueueConfig::default()
@@ -266,7 +270,7 @@ impl Queues {
             batch,
             check,
             workflow,
-            last_heartbeat: Arc::new(AtomicI64::new(0)),
+            last_heartbeat: Arc::new(std::array::from_fn(|_| AtomicI64::new(0))),
         })
     }
 
@@ -282,10 +286,23 @@ impl Queues {
         }
     }
 
-    /// Seconds since a worker last reported a heartbeat, if any did.
+    /// Seconds since the most silent worker kind last reported a heartbeat (None until every
+    /// kind has reported once).
     pub fn worker_heartbeat_age(&self) -> Option<i64> {
-        let t = self.last_heartbeat.load(Ordering::Relaxed);
-        (t > 0).then(|| chrono::Utc::now().timestamp() - t)
+        let oldest = self
+            .last_heartbeat
+            .iter()
+            .map(|t| t.load(Ordering::Relaxed))
+            .min()?;
+        (oldest > 0).then(|| chrono::Utc::now().timestamp() - oldest)
+    }
+
+    /// Records a heartbeat of the worker named `name` (`{kind}-...`).
+    fn heartbeat(&self, name: &str) {
+        let kind = name.split('-').next().unwrap_or("");
+        if let Some(i) = WORKER_KINDS.iter().position(|k| *k == kind) {
+            self.last_heartbeat[i].store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+        }
     }
 
     async fn push<T: Serialize>(
@@ -333,6 +350,13 @@ impl Queues {
             .await
             .map_err(|e| JobError::Redis(e.to_string()))?;
         Ok((queued + scheduled) as usize)
+    }
+
+    /// Queues one batch to run after `delay` (heads put off by GitHub's rate limit).
+    pub async fn push_batch_after(&self, job: &BatchJob, delay: Duration) -> Result<(), JobError> {
+        self.push_many(self.batch.get_config(), &[(job.job_id(), job)], Some(delay))
+            .await?;
+        Ok(())
     }
 
     /// Queues a scan's batches in one round trip; batches queued before (same content) are
@@ -425,7 +449,7 @@ pub async fn run_workers(
     let concurrency = state.config.worker_concurrency;
     let scan_name = worker_name("scan");
     let analyse_name = worker_name("analyse");
-    let heartbeat = state.queues.last_heartbeat.clone();
+    let beats = state.queues.clone();
     let backoff = || {
         ExponentialBackoffMaker::new(
             Duration::from_millis(500),
@@ -466,9 +490,7 @@ pub async fn run_workers(
             true
         })
         .on_event(move |ctx, event| match event {
-            Event::HeartBeat | Event::Start => {
-                heartbeat.store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
-            }
+            Event::HeartBeat | Event::Start => beats.heartbeat(ctx.name()),
             Event::Error(e) => tracing::warn!(worker = %ctx.name(), error = %e, "job error"),
             Event::Exit => tracing::info!(worker = %ctx.name(), "worker exited"),
             _ => {}

@@ -43,6 +43,56 @@ impl ScanError {
     }
 }
 
+/// Why a scan could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// The data disk is nearly full (the sentence says how full).
+    #[error("{0}")]
+    DiskLow(String),
+    /// Postgres failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Redis failed.
+    #[error(transparent)]
+    Queue(#[from] super::JobError),
+}
+
+/// Records a scan and queues it, once per job id. Shared by the trigger, cron and webhooks.
+pub async fn enqueue(
+    state: &AppState,
+    job: &ScanJob,
+    trigger: &str,
+    actor: Option<&str>,
+) -> Result<super::PushOutcome, EnqueueError> {
+    let job_id = job.job_id();
+    // A scan on a nearly full disk would fail half-way; say so now instead.
+    state.disk.ensure_room().map_err(EnqueueError::DiskLow)?;
+    let created = scans::create_scan(
+        &state.pool,
+        &scans::NewScan {
+            job_id: &job_id,
+            owner: &job.owner,
+            repo: &job.repo,
+            snapshot: &job.snapshot,
+            trigger,
+            actor,
+            max_open_prs: job.max_open_prs.map(|m| m as i32),
+        },
+    )
+    .await?;
+    if !created {
+        return Ok(super::PushOutcome::Duplicate);
+    }
+    match state.queues.push_scan(job).await {
+        Ok(_) => Ok(super::PushOutcome::Enqueued),
+        Err(e) => {
+            // Nothing queued: forget the row so that the same trigger can be sent again.
+            let _ = scans::delete_queued_scan(&state.pool, &job_id).await;
+            Err(e.into())
+        }
+    }
+}
+
 /// apalis entry point.
 pub async fn handle(
     job: ScanJob,
@@ -50,6 +100,14 @@ pub async fn handle(
     attempt: Attempt,
 ) -> Result<(), BoxDynError> {
     let job_id = job.job_id();
+    if attempt.current() > super::MAX_ATTEMPTS {
+        // The last attempt was cut off (the job timeout) before it could record its end.
+        let msg = format!("gave up after {} attempts", super::MAX_ATTEMPTS);
+        if let Err(e) = scans::fail_scan(&state.pool, &job_id, &msg).await {
+            tracing::error!(scan = %job_id, error = %e, "could not record scan failure");
+        }
+        return Err(into_apalis_error(anyhow::anyhow!(msg), &attempt, true));
+    }
     let stats = CallStats::new();
     let result = run(&state, &job, &stats).await;
     save_budget(&state, &job_id, &stats).await;

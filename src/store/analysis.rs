@@ -57,6 +57,13 @@ impl Versions {
     }
 }
 
+/// The stored id of an index key: a 64-bit hash of its string (an integer B-tree is smaller and
+/// faster than text). A collision would merge two keys' postings and document frequencies, which
+/// can only add a candidate or soften a rarity weight; scoring compares the signatures themselves.
+pub fn key_id(key: &str) -> i64 {
+    triage::index::key_hash_str(key) as i64
+}
+
 /// The binary form of a signature as stored (postcard: compact, and decoded straight into the
 /// Rust type).
 pub fn encode_signature(sig: &Signature) -> StoreResult<Vec<u8>> {
@@ -172,21 +179,22 @@ pub async fn begin_analyses(
     heads: &[(i64, &str)],
     v: Versions,
     worker: &str,
+    job: &str,
 ) -> StoreResult<()> {
     let c = pool.get().await?;
     let numbers: Vec<i64> = heads.iter().map(|h| h.0).collect();
     let shas: Vec<&str> = heads.iter().map(|h| h.1).collect();
     c.execute(
         "INSERT INTO analysis_runs AS a (repo_id, number, head_sha, signature_version,
-             algorithm_version, config_version, status, attempts, worker)
-         SELECT $1, h.number, h.head_sha, $4, $5, $6, 'running', 1, $7
+             algorithm_version, config_version, status, attempts, worker, claimed_by)
+         SELECT $1, h.number, h.head_sha, $4, $5, $6, 'running', 1, $7, $8
          FROM unnest($2::int8[], $3::text[]) AS h(number, head_sha)
          ORDER BY h.number
          ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
          DO UPDATE SET status = CASE WHEN a.status = 'done' THEN 'done' ELSE 'running' END,
                        attempts = CASE WHEN a.status = 'failed' THEN 1 ELSE a.attempts + 1 END,
                        error = NULL, started_at = now(),
-                       worker = EXCLUDED.worker",
+                       worker = EXCLUDED.worker, claimed_by = EXCLUDED.claimed_by",
         &[
             &repo_id,
             &numbers,
@@ -195,10 +203,112 @@ pub async fn begin_analyses(
             &v.algorithm,
             &v.config,
             &worker,
+            &job,
         ],
     )
     .await?;
     Ok(())
+}
+
+/// Marks a webhook's head `queued` once its analysis job is in the queue (unless it is being
+/// analysed or done already): the first analysis job of the repository to run takes it along.
+pub async fn mark_queued(
+    c: &impl GenericClient,
+    repo_id: i64,
+    number: i64,
+    head_sha: &str,
+    v: Versions,
+) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO analysis_runs AS a (repo_id, number, head_sha, signature_version,
+             algorithm_version, config_version, status, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0)
+         ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
+         DO UPDATE SET status = 'queued', attempts = 0, started_at = now(), error = NULL
+         WHERE a.status = 'failed'",
+        &[&repo_id, &number, &head_sha, &v.signature, &v.algorithm, &v.config],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Claims heads for the webhook analysis job `job`, in one statement: its own head (unless it
+/// is done, or being analysed by another job that started less than `stale` ago), and up to
+/// `limit - 1` other heads of the repository marked `queued`, oldest first (skipping rows
+/// another claimer holds). Claimed heads are `running` with their attempt counted. Returns the
+/// claimed heads, ascending.
+#[allow(clippy::too_many_arguments)]
+pub async fn claim_webhook_heads(
+    pool: &Pool,
+    repo_id: i64,
+    own: (i64, &str),
+    v: Versions,
+    worker: &str,
+    job: &str,
+    stale: std::time::Duration,
+    limit: i64,
+) -> StoreResult<Vec<(i64, String)>> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    let secs = stale.as_secs_f64();
+    // The own head first: it may have no row yet (its delivery could not mark it).
+    let own_claimed = tx
+        .query_opt(
+            "INSERT INTO analysis_runs AS a (repo_id, number, head_sha, signature_version,
+                 algorithm_version, config_version, status, attempts, worker, claimed_by)
+             VALUES ($1, $2, $3, $4, $5, $6, 'running', 1, $7, $8)
+             ON CONFLICT (repo_id, number, head_sha, signature_version, algorithm_version, config_version)
+             DO UPDATE SET status = 'running',
+                 attempts = CASE WHEN a.status = 'failed' THEN 1 ELSE a.attempts + 1 END,
+                 worker = EXCLUDED.worker, claimed_by = EXCLUDED.claimed_by,
+                 started_at = now(), error = NULL
+             WHERE a.status IN ('queued', 'failed')
+                OR (a.status = 'running' AND (a.claimed_by = $8
+                                              OR a.started_at < now() - make_interval(secs => $9)))
+             RETURNING number",
+            &[
+                &repo_id,
+                &own.0,
+                &own.1,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+                &worker,
+                &job,
+                &secs,
+            ],
+        )
+        .await?
+        .is_some();
+    let others = tx
+        .query(
+            "UPDATE analysis_runs a SET status = 'running', attempts = a.attempts + 1,
+                 worker = $5, claimed_by = $6, started_at = now(), error = NULL
+             WHERE a.analysis_id IN (
+                 SELECT q.analysis_id FROM analysis_runs q
+                 WHERE q.repo_id = $1 AND q.status = 'queued' AND q.signature_version = $2
+                   AND q.algorithm_version = $3 AND q.config_version = $4
+                 ORDER BY q.started_at, q.analysis_id LIMIT $7 FOR UPDATE SKIP LOCKED)
+             RETURNING a.number, a.head_sha",
+            &[
+                &repo_id,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+                &worker,
+                &job,
+                &(limit - 1).max(0),
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    let mut out: Vec<(i64, String)> = others.iter().map(|r| (r.get(0), r.get(1))).collect();
+    if own_claimed {
+        out.push((own.0, own.1.to_string()));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// One analysed head to index.
@@ -370,32 +480,32 @@ pub async fn save_index(
     .await?;
 
     // Index keys, sorted so that the document-frequency trigger locks keys in one order.
-    let mut keyed: Vec<(&str, i64, &str)> = Vec::new();
+    let mut keyed: Vec<(i64, i64)> = Vec::new();
     for r in &rows {
         let open = current.get(&r.number).is_some_and(|(_, s)| s == "open");
         let indexed = open && r.matchable;
         written.insert(r.number, indexed);
         if indexed {
-            keyed.extend(r.keys.iter().map(|k| (k.as_str(), r.number, r.head_sha)));
+            keyed.extend(r.keys.iter().map(|k| (key_id(k), r.number)));
         }
     }
     keyed.sort_unstable();
-    keyed.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    keyed.dedup();
     tx.execute(
         "DELETE FROM index_keys WHERE repo_id = $1 AND number = ANY($2)",
         &[&repo_id, &numbers],
     )
     .await?;
     if !keyed.is_empty() {
-        let k_key: Vec<&str> = keyed.iter().map(|k| k.0).collect();
+        let k_key: Vec<i64> = keyed.iter().map(|k| k.0).collect();
         let k_number: Vec<i64> = keyed.iter().map(|k| k.1).collect();
-        let k_head: Vec<&str> = keyed.iter().map(|k| k.2).collect();
         tx.execute(
-            "INSERT INTO index_keys (repo_id, key, number, head_sha, signature_version, config_version)
-             SELECT $1, k.key, k.number, k.head_sha, $5, $6
-             FROM unnest($2::text[], $3::int8[], $4::text[]) AS k(key, number, head_sha)
-             ON CONFLICT DO NOTHING",
-            &[&repo_id, &k_key, &k_number, &k_head, &v.signature, &v.config],
+            // No conflict is possible (the PRs' rows went above, under their row locks, and the
+            // pairs are distinct): a plain insert skips the speculative-insertion work.
+            "INSERT INTO index_keys (repo_id, signature_version, config_version, key, number)
+             SELECT $1, $4, $5, k.key, k.number
+             FROM unnest($2::int8[], $3::int8[]) AS k(key, number)",
+            &[&repo_id, &k_key, &k_number, &v.signature, &v.config],
         )
         .await?;
     }
@@ -403,19 +513,18 @@ pub async fn save_index(
     Ok(written)
 }
 
-/// One key of the index: how many current heads carry it, and which PRs (only when at most
-/// `max_postings` do: more common keys are useless for picking candidates).
+/// One key of the index and the PRs carrying it (ascending), when at most `max_postings` do:
+/// more common keys say nothing about which PRs are alike and come back with no numbers.
 #[derive(Debug, Clone)]
 pub struct Posting {
     /// The key.
     pub key: String,
-    /// Its document frequency.
-    pub count: u32,
     /// The PRs carrying it, ascending (empty for keys over the limit).
     pub numbers: Vec<u64>,
 }
 
-/// The postings of `keys` that any current head carries, in one query.
+/// The postings of `keys` that any current head carries, in one query: one index range per key,
+/// read no further than one past `max_postings`.
 pub async fn postings(
     c: &impl GenericClient,
     repo_id: i64,
@@ -423,45 +532,56 @@ pub async fn postings(
     keys: &[&str],
     max_postings: i64,
 ) -> StoreResult<Vec<Posting>> {
-    // Document frequencies come from `key_counts` (kept by triggers); only the short posting
-    // lists are read. Each key is one primary-key probe (LATERAL with LIMIT 1, which the planner
-    // cannot flatten into a join, fixes that plan whatever the statistics say: with
-    // `key = ANY($4)` or a plain join, stale statistics during a first scan made the planner walk
-    // the repository's whole key range).
+    let by_id: HashMap<i64, &str> = keys.iter().map(|k| (key_id(k), *k)).collect();
+    let ids: Vec<i64> = by_id.keys().copied().collect();
     let rows = c
         .query(
-            "SELECT c.key, c.n,
-                    CASE WHEN c.n <= $5 THEN
-                      (SELECT array_agg(k.number ORDER BY k.number) FROM index_keys k
-                       WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
-                         AND k.key = c.key)
-                    END
-             FROM unnest($4::text[]) AS q(key)
+            "SELECT q.key, p.numbers FROM unnest($4::int8[]) AS q(key)
              CROSS JOIN LATERAL (
-                 SELECT k.key, k.n FROM key_counts k
-                 WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
-                   AND k.key = q.key AND k.n > 0 LIMIT 1) c",
-            &[
-                &repo_id,
-                &v.signature,
-                &v.config,
-                &keys,
-                &(max_postings as i32),
-            ],
+                 SELECT array_agg(s.number) AS numbers FROM (
+                     SELECT k.number FROM index_keys k
+                     WHERE k.repo_id = $1 AND k.signature_version = $2
+                       AND k.config_version = $3 AND k.key = q.key
+                     ORDER BY k.number LIMIT $5) s) p
+             WHERE p.numbers IS NOT NULL",
+            &[&repo_id, &v.signature, &v.config, &ids, &(max_postings + 1)],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| Posting {
-            key: r.get(0),
-            count: r.get::<_, i32>(1).max(0) as u32,
-            numbers: r
-                .get::<_, Option<Vec<i64>>>(2)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|n| n as u64)
-                .collect(),
+        .map(|r| {
+            let numbers: Vec<i64> = r.get(1);
+            Posting {
+                key: by_id[&r.get::<_, i64>(0)].to_string(),
+                numbers: if numbers.len() as i64 > max_postings {
+                    Vec::new()
+                } else {
+                    numbers.into_iter().map(|n| n as u64).collect()
+                },
+            }
         })
+        .collect())
+}
+
+/// Document frequencies of the repository's common keys: those at least three current heads
+/// carry, by key id. Scoring counts any rarer feature as carried by two (the pair itself), so
+/// these are all the counts it needs; they are a small share of the index (read through a partial
+/// index).
+pub async fn common_keys(
+    c: &impl GenericClient,
+    repo_id: i64,
+    v: Versions,
+) -> StoreResult<HashMap<i64, u32>> {
+    let rows = c
+        .query(
+            "SELECT key, n FROM key_counts
+             WHERE repo_id = $1 AND signature_version = $2 AND config_version = $3 AND n >= 3",
+            &[&repo_id, &v.signature, &v.config],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, i32>(1) as u32))
         .collect())
 }
 
@@ -473,42 +593,27 @@ pub async fn load_signatures(
     v: Versions,
     numbers: &[i64],
 ) -> StoreResult<Vec<(i64, String, Vec<u8>)>> {
+    // One primary-key probe per number (LATERAL ... LIMIT 1): during a repository's first scan
+    // the statistics lag far behind the tables, and the planner's join for `number = ANY(...)`
+    // then read a hundred pages per signature.
     let rows = c
         .query(
-            "SELECT s.number, s.head_sha, s.signature FROM pr_signatures s
-             JOIN pull_requests p ON p.repo_id = s.repo_id AND p.number = s.number AND p.head_sha = s.head_sha
-             WHERE s.repo_id = $1 AND s.signature_version = $2 AND s.config_version = $3
-               AND s.number = ANY($4) AND p.state = 'open' AND NOT s.is_bot
-             ORDER BY s.number",
+            "SELECT q.number, s.head_sha, s.signature FROM unnest($4::int8[]) AS q(number)
+             CROSS JOIN LATERAL (
+                 SELECT p.head_sha FROM pull_requests p
+                 WHERE p.repo_id = $1 AND p.number = q.number AND p.state = 'open' LIMIT 1) p
+             CROSS JOIN LATERAL (
+                 SELECT s.head_sha, s.signature FROM pr_signatures s
+                 WHERE s.repo_id = $1 AND s.number = q.number AND s.head_sha = p.head_sha
+                   AND s.signature_version = $2 AND s.config_version = $3 AND NOT s.is_bot
+                 LIMIT 1) s
+             ORDER BY q.number",
             &[&repo_id, &v.signature, &v.config, &numbers],
         )
         .await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
-}
-
-/// How many current heads carry each of `keys` (the document frequencies scoring discounts by).
-pub async fn key_counts(
-    c: &impl GenericClient,
-    repo_id: i64,
-    v: Versions,
-    keys: &[&str],
-) -> StoreResult<HashMap<String, u32>> {
-    let rows = c
-        .query(
-            "SELECT c.key, c.n FROM unnest($4::text[]) AS q(key)
-             CROSS JOIN LATERAL (
-                 SELECT k.key, k.n FROM key_counts k
-                 WHERE k.repo_id = $1 AND k.signature_version = $2 AND k.config_version = $3
-                   AND k.key = q.key AND k.n > 0 LIMIT 1) c",
-            &[&repo_id, &v.signature, &v.config, &keys],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u32))
         .collect())
 }
 
@@ -537,6 +642,9 @@ pub enum Outcome {
     Unchanged,
     /// The analysis failed for good (the error says why).
     Failed,
+    /// Put off (GitHub's rate limit): recorded as failed with the reason, not settled in its
+    /// scans, which wait for the job that tries it again.
+    Deferred,
 }
 
 impl Outcome {
@@ -545,7 +653,7 @@ impl Outcome {
         match self {
             Outcome::Analyzed => "analyzed",
             Outcome::Unchanged => "unchanged",
-            Outcome::Failed => "failed",
+            Outcome::Failed | Outcome::Deferred => "failed",
         }
     }
 }
@@ -778,6 +886,7 @@ pub async fn save_results(
     let settle: Vec<super::scans::Settled<'_>> = finished
         .iter()
         .zip(&outcomes)
+        .filter(|(_, o)| **o != Outcome::Deferred)
         .map(|(f, o)| super::scans::Settled {
             number: f.number,
             head_sha: f.head_sha,

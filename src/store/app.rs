@@ -274,8 +274,11 @@ pub async fn repo_installation(pool: &Pool, repo_id: i64) -> StoreResult<Option<
     Ok(row.and_then(|r| r.get(0)))
 }
 
-/// Open PRs (number, head) whose current head has a stored edge of `category` with this head,
-/// at or above `min_score`: the PRs whose check run a new analysis changes.
+/// The open PRs (current heads) that `number`'s head links to with one of `categories` at
+/// `min_score` or more, whose own analysis with versions `v` is done: their check runs mention
+/// it. A linked PR still being analysed is left out (its own analysis posts its check run; asking
+/// for it now would use up the check run's immediate post of the debounce window).
+#[allow(clippy::too_many_arguments)]
 pub async fn linked_open_prs(
     pool: &Pool,
     repo_id: i64,
@@ -283,6 +286,7 @@ pub async fn linked_open_prs(
     head_sha: &str,
     categories: &[&str],
     min_score: f64,
+    v: super::analysis::Versions,
 ) -> StoreResult<Vec<(i64, String)>> {
     let c = pool.get().await?;
     let cats: Vec<String> = categories.iter().map(|s| s.to_string()).collect();
@@ -291,10 +295,23 @@ pub async fn linked_open_prs(
             "SELECT DISTINCT o.number, o.head_sha FROM candidate_edges e
              JOIN pull_requests o ON o.repo_id = e.repo_id AND o.number = e.other_number
                                  AND o.head_sha = e.other_head_sha
+             JOIN analysis_runs a ON a.repo_id = o.repo_id AND a.number = o.number
+                                 AND a.head_sha = o.head_sha AND a.status = 'done'
+                                 AND a.signature_version = $6 AND a.algorithm_version = $7
+                                 AND a.config_version = $8
              WHERE e.repo_id = $1 AND e.number = $2 AND e.head_sha = $3 AND o.state = 'open'
                AND e.category = ANY($4) AND e.final_score >= $5
              ORDER BY o.number",
-            &[&repo_id, &number, &head_sha, &cats, &min_score],
+            &[
+                &repo_id,
+                &number,
+                &head_sha,
+                &cats,
+                &min_score,
+                &v.signature,
+                &v.algorithm,
+                &v.config,
+            ],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())

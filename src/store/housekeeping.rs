@@ -67,3 +67,66 @@ pub async fn prune(pool: &Pool, keep_days: i32) -> StoreResult<Pruned> {
         key_counts,
     })
 }
+
+/// What one [`reap`] settled.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    /// Analyses `running` for longer than any job may run: marked failed.
+    pub analyses: u64,
+    /// Scans given up: never listed after a day, or listed long ago with heads nothing works on.
+    pub scans: u64,
+}
+
+/// Settles work that no job will finish any more: a job cut off by its timeout or lost with
+/// Redis skips its own bookkeeping, which would leave analyses `running` (and webhooks waiting
+/// for them) and scans `running` forever. Analyses started more than `stale` ago and still
+/// running become failed (the next scan or webhook tries them again); their scans' pending heads
+/// are settled as failed; scans still unlisted a day after they were created fail.
+pub async fn reap(pool: &Pool, stale: std::time::Duration) -> StoreResult<Reaped> {
+    let mut c = pool.get().await?;
+    let secs = stale.as_secs_f64();
+    let tx = c.transaction().await?;
+    let rows = tx
+        .query(
+            "UPDATE analysis_runs SET status = 'failed', finished_at = now(),
+                 error = 'abandoned: still running (or queued) long after any job could have ended'
+             WHERE status IN ('running', 'queued')
+               AND started_at < now() - make_interval(secs => $1)
+             RETURNING repo_id, number, head_sha",
+            &[&secs],
+        )
+        .await?;
+    let analyses = rows.len() as u64;
+    // Their heads' pending entries in running scans, then the scans that have nothing left.
+    let mut scans = 0;
+    if analyses > 0 {
+        let repo: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        let number: Vec<i64> = rows.iter().map(|r| r.get(1)).collect();
+        let head: Vec<String> = rows.iter().map(|r| r.get(2)).collect();
+        let ids: Vec<String> = tx
+            .query(
+                "UPDATE scan_prs p SET outcome = 'failed'
+                 FROM scan_jobs j, unnest($1::int8[], $2::int8[], $3::text[]) AS h(repo_id, number, head_sha)
+                 WHERE p.job_id = j.job_id AND j.repo_id = h.repo_id AND p.number = h.number
+                   AND p.head_sha = h.head_sha AND p.outcome = 'pending'
+                 RETURNING p.job_id",
+                &[&repo, &number, &head],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        super::scans::settle_scans(&tx, &ids).await?;
+    }
+    scans += tx
+        .execute(
+            "UPDATE scan_jobs SET state = 'failed', finished_at = now(),
+                 error = 'abandoned: the listing never finished'
+             WHERE state IN ('queued', 'running') AND NOT listing_done
+               AND created_at < now() - interval '1 day'",
+            &[],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Reaped { analyses, scans })
+}
