@@ -102,6 +102,7 @@ fn synthetic_pr(
             additions: (hunks * lines * 2 / 3) as u32,
             deletions: (hunks * lines / 3) as u32,
             patch: Some(patch),
+            sha: None,
         });
     }
     PrInput {

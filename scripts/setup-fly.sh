@@ -20,7 +20,8 @@
 #            until PUBLIC_SCAN_ALLOWED_REPOS names the repositories);
 #        GITHUB_MODE, GITHUB_APP_ID, GITHUB_PRIVATE_KEY_PEM,
 #        GITHUB_WEBHOOK_SECRET, SCAN_SCHEDULE, SCAN_REPOS   from the environment only;
-#   5. fly deploy --ha=false --region R, then fly scale count 1 --yes;
+#   5. fly deploy --ha=false --remote-only --region R (built on Fly's builder: no
+#      local Docker needed), then fly scale count 1 --yes;
 #   6. polls https://APP.fly.dev/api/health until it answers 200, at most
 #      $HEALTH_WAIT_SECS seconds (default 300; the URL is $CLAWTRIAGE_HEALTH_URL
 #      when set), then prints the dashboard and webhook URLs.
@@ -206,7 +207,7 @@ printf '%s' "$secret_lines" \
     | fly_run_stdin "NAME=VALUE lines of ${secret_names[*]}" secrets import --stage -a "$app"
 
 # --- 4. deploy, one Machine ----------------------------------------------------
-fly_run deploy --ha=false --region "$region" -a "$app"
+fly_run deploy --ha=false --remote-only --region "$region" -a "$app"
 fly_run scale count 1 --yes -a "$app"
 
 # --- 5. wait until healthy -----------------------------------------------------

@@ -191,6 +191,9 @@ pub struct Settings {
     /// Bearer token for `POST /api/ops/public-scan`; unset disables the route.
     #[arg(long, env = "OPS_TRIGGER_TOKEN", hide_env_values = true)]
     pub ops_trigger_token: Option<String>,
+    /// Read-only bearer token for `GET /metrics` (the ops and dashboard tokens work too).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Comma-separated owner/repo list that public scans may target (empty denies all).
     #[arg(long, env = "PUBLIC_SCAN_ALLOWED_REPOS", default_value = "")]
     pub public_scan_allowed_repos: String,
@@ -310,6 +313,8 @@ pub struct Config {
     pub dashboard_auth_mode: DashboardAuthMode,
     /// Ops trigger token.
     pub ops_trigger_token: Option<SecretString>,
+    /// Read-only token of `/metrics`.
+    pub metrics_token: Option<SecretString>,
     /// Repositories public scans may target.
     pub public_scan_allowed_repos: Vec<RepoName>,
     /// GitHub App id.
@@ -794,6 +799,7 @@ impl Settings {
             dashboard_token,
             dashboard_auth_mode,
             ops_trigger_token: secret(&self.ops_trigger_token),
+            metrics_token: secret(&self.metrics_token),
             public_scan_allowed_repos,
             github_app_id,
             github_private_key_pem,
@@ -842,6 +848,7 @@ impl Config {
             &self.github_token,
             &self.dashboard_token,
             &self.ops_trigger_token,
+            &self.metrics_token,
             &self.github_private_key_pem,
             &self.github_webhook_secret,
             &self.notify_webhook_secret,

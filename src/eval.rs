@@ -5,8 +5,11 @@
 //! and `labels.json` (`pairs`, `hard_negative_pairs`, `unlabeled_similar`). The harness analyses
 //! every PR, indexes all of them in memory, asks the index for each PR's candidates, scores them,
 //! and reports recall@k, precision per category, hard negatives at or above the review threshold,
-//! the score distribution and wall time. Single-threaded, deterministic.
+//! the precision of the duplicate sets built from the suggestions, the score distribution and wall
+//! time. Single-threaded, deterministic. A [`Gate`] turns the figures into a pass/fail verdict
+//! (`clawtriage eval --min-recall5 ...`), so an engine regression fails CI.
 
+use crate::triage::sets::{MemberInfo, SetEdge, SetParams, build_sets};
 use crate::triage::{
     self, Category, Edge, FileChange, FileStatus, Index, PrInput, ScoreContext, Signature,
     TriageConfig,
@@ -60,6 +63,8 @@ struct GhFile {
     deletions: u32,
     patch: Option<String>,
     previous_filename: Option<String>,
+    #[serde(default)]
+    sha: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -84,8 +89,15 @@ struct LabelPair {
 }
 
 #[derive(Deserialize)]
+struct LabelGroup {
+    members: Vec<u64>,
+}
+
+#[derive(Deserialize)]
 struct Labels {
     pairs: Vec<LabelPair>,
+    #[serde(default)]
+    groups: Vec<LabelGroup>,
     #[serde(default)]
     hard_negative_pairs: Vec<(u64, u64, String)>,
     #[serde(default)]
@@ -116,6 +128,7 @@ fn to_input(p: GhPull) -> PrInput {
                 additions: f.additions,
                 deletions: f.deletions,
                 patch: f.patch,
+                sha: f.sha,
             })
             .collect(),
     }
@@ -167,6 +180,33 @@ pub struct Precision {
     pub same_category: usize,
 }
 
+/// Duplicate sets built (as the appliance does, by `triage::sets`) from the suggested edges.
+#[derive(Debug, Clone, Default)]
+pub struct SetFigures {
+    /// Sets built.
+    pub sets: usize,
+    /// PRs in sets.
+    pub members: usize,
+    /// Sets whose members all belong to one labelled group.
+    pub precise: usize,
+    /// Sets that are one group only through `unlabeled_similar` pairs ("don't know", skipped).
+    pub unknown: usize,
+    /// Sets mixing labelled groups or unlabelled PRs.
+    pub imprecise: usize,
+}
+
+impl SetFigures {
+    /// Precise sets over judged ones (1.0 when there are none).
+    pub fn precision(&self) -> f64 {
+        let judged = self.precise + self.imprecise;
+        if judged == 0 {
+            1.0
+        } else {
+            self.precise as f64 / judged as f64
+        }
+    }
+}
+
 /// Everything a harness run measured.
 #[derive(Debug, Clone, Default)]
 pub struct EvalReport {
@@ -194,6 +234,8 @@ pub struct EvalReport {
     pub hard_negatives: BTreeMap<String, (usize, usize, usize)>,
     /// Histogram of final scores of scored pairs (10 buckets of 0.1), per category.
     pub histogram: BTreeMap<String, [usize; 10]>,
+    /// Duplicate sets from the suggestions.
+    pub sets: SetFigures,
     /// Seconds spent analysing.
     pub secs_analyse: f64,
     /// Seconds spent indexing.
@@ -429,13 +471,194 @@ pub fn run(dir: &Path, opts: &EvalOptions) -> Result<EvalReport> {
         h[bucket] += 1;
     }
 
+    let (sets, set_examples) = set_figures(&prs, &run, &labels, cfg);
+    rep.sets = sets;
+
     if opts.show_examples > 0 {
         let n = opts.show_examples;
+        rep.examples.extend(set_examples.into_iter().take(n));
         rep.examples.extend(trapped.into_iter().take(n));
         rep.examples.extend(misses.into_iter().take(n));
         rep.examples.extend(false_pos.into_iter().take(n));
     }
     Ok(rep)
+}
+
+/// Union-find root of `x` (path halving).
+fn root(parent: &mut BTreeMap<u64, u64>, x: u64) -> u64 {
+    let mut x = x;
+    loop {
+        let p = *parent.entry(x).or_insert(x);
+        if p == x {
+            return x;
+        }
+        let gp = *parent.entry(p).or_insert(p);
+        parent.insert(x, gp);
+        x = gp;
+    }
+}
+
+fn union(parent: &mut BTreeMap<u64, u64>, a: u64, b: u64) {
+    let (ra, rb) = (root(parent, a), root(parent, b));
+    if ra != rb {
+        parent.insert(ra.max(rb), ra.min(rb));
+    }
+}
+
+/// Builds duplicate sets from the suggested edges with the appliance's set builder and judges each
+/// against the labelled groups (the union of labelled pairs and groups).
+fn set_figures(
+    prs: &[PrInput],
+    run: &EngineRun,
+    labels: &Labels,
+    cfg: &TriageConfig,
+) -> (SetFigures, Vec<String>) {
+    let members: BTreeMap<u64, MemberInfo> = prs
+        .iter()
+        .map(|p| {
+            let sig = run.sigs.get(&p.number);
+            (
+                p.number,
+                MemberInfo {
+                    number: p.number,
+                    created_at: p.created_at,
+                    state: "open".to_string(),
+                    ci_state: None,
+                    approvals: 0,
+                    canonical_hash: sig
+                        .map(|s| s.prod.change.canonical_hash.clone())
+                        .filter(|h| !h.is_empty()),
+                    production_lines: sig.map_or(0, |s| s.prod.change.changed_lines()),
+                },
+            )
+        })
+        .collect();
+    let edges: Vec<SetEdge> = run
+        .edges
+        .iter()
+        .filter(|(_, e)| e.category.is_suggestion())
+        .map(|(&(a, b), e)| SetEdge {
+            a,
+            b,
+            category: e.category,
+            score: e.final_score,
+        })
+        .collect();
+    let params = SetParams {
+        min_score: cfg.review_threshold,
+        ..SetParams::default()
+    };
+    let sets = build_sets("eval", &edges, &members, &Default::default(), &params);
+    let mut labelled = BTreeMap::new();
+    for p in &labels.pairs {
+        union(&mut labelled, p.a, p.b);
+    }
+    for g in &labels.groups {
+        for w in g.members.windows(2) {
+            union(&mut labelled, w[0], w[1]);
+        }
+    }
+    let mut loose = labelled.clone();
+    for u in &labels.unlabeled_similar {
+        union(&mut loose, u.0, u.1);
+    }
+    let mut fig = SetFigures {
+        sets: sets.len(),
+        ..SetFigures::default()
+    };
+    let mut examples = Vec::new();
+    for set in &sets {
+        fig.members += set.members.len();
+        let one_group = |parent: &mut BTreeMap<u64, u64>| {
+            let r0 = root(parent, set.members[0]);
+            set.members.iter().all(|&m| root(parent, m) == r0)
+        };
+        if one_group(&mut labelled) {
+            fig.precise += 1;
+        } else if one_group(&mut loose) {
+            fig.unknown += 1;
+        } else {
+            fig.imprecise += 1;
+            examples.push(format!(
+                "imprecise set {:?} ({})",
+                set.members,
+                set.edges
+                    .iter()
+                    .map(|(a, b, c, s)| format!("#{a}-#{b} {c} {s:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    (fig, examples)
+}
+
+/// Quality thresholds; a run that misses one fails (see [`Gate::check`]).
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    /// Least recall@5 over all labelled pairs.
+    pub min_recall5: Option<f64>,
+    /// Least recall@5 of every label kind.
+    pub min_kind_recall5: Option<f64>,
+    /// Least precision (share of suggestions that are labelled pairs) of every suggested
+    /// category.
+    pub min_precision: Option<f64>,
+    /// Most hard-negative pairs suggested (at or above the review threshold).
+    pub max_hard_negatives: Option<usize>,
+    /// Least duplicate-set precision.
+    pub min_set_precision: Option<f64>,
+}
+
+impl Gate {
+    /// True when no threshold is set.
+    pub fn is_empty(&self) -> bool {
+        self.min_recall5.is_none()
+            && self.min_kind_recall5.is_none()
+            && self.min_precision.is_none()
+            && self.max_hard_negatives.is_none()
+            && self.min_set_precision.is_none()
+    }
+
+    /// Every threshold `report` misses, one line each (empty = pass).
+    pub fn check(&self, report: &EvalReport) -> Vec<String> {
+        let ratio = |n: usize, d: usize| if d == 0 { 1.0 } else { n as f64 / d as f64 };
+        let mut out = Vec::new();
+        if let Some(min) = self.min_recall5 {
+            let r = ratio(report.recall.at5, report.recall.pairs);
+            if r < min {
+                out.push(format!("recall@5 {r:.3} < {min}"));
+            }
+        }
+        if let Some(min) = self.min_kind_recall5 {
+            for (k, rec) in &report.recall_by_kind {
+                let r = ratio(rec.at5, rec.pairs);
+                if r < min {
+                    out.push(format!("recall@5 of kind {k} {r:.3} < {min}"));
+                }
+            }
+        }
+        if let Some(min) = self.min_precision {
+            for (k, p) in &report.precision {
+                let r = ratio(p.labelled, p.suggested);
+                if r < min {
+                    out.push(format!("precision of {k} {r:.3} < {min}"));
+                }
+            }
+        }
+        if let Some(max) = self.max_hard_negatives {
+            let n: usize = report.hard_negatives.values().map(|x| x.1).sum();
+            if n > max {
+                out.push(format!("{n} hard negatives suggested > {max}"));
+            }
+        }
+        if let Some(min) = self.min_set_precision {
+            let r = report.sets.precision();
+            if r < min {
+                out.push(format!("duplicate-set precision {r:.3} < {min}"));
+            }
+        }
+        out
+    }
 }
 
 fn scores_line(e: &Edge) -> String {
@@ -534,6 +757,17 @@ impl fmt::Display for EvalReport {
             tot = (tot.0 + t, tot.1 + s, tot.2 + r);
         }
         writeln!(f, "  {:<28} {:>6} {:>6} {:>6}", "all", tot.0, tot.1, tot.2)?;
+        let st = &self.sets;
+        writeln!(
+            f,
+            "duplicate sets: {} sets of {} PRs; precise {}, imprecise {}, unknown {}; set precision {:.3}",
+            st.sets,
+            st.members,
+            st.precise,
+            st.imprecise,
+            st.unknown,
+            st.precision()
+        )?;
         writeln!(
             f,
             "final score histogram of scored pairs (bucket lower bounds 0.0 .. 0.9):"
@@ -552,32 +786,6 @@ impl fmt::Display for EvalReport {
         }
         Ok(())
     }
-}
-
-/// Command-line entry: `eval <set dir> [--config FILE] [--top-k N] [--examples N]`.
-pub fn main_args(args: &[String]) -> Result<()> {
-    let mut opts = EvalOptions::default();
-    let mut dir: Option<String> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" => {
-                let p = it.next().context("--config needs a file")?;
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {p}"))?;
-                opts.config = TriageConfig::from_toml_str(&text)?;
-            }
-            "--top-k" => opts.top_k = it.next().context("--top-k needs a number")?.parse()?,
-            "--examples" => {
-                opts.show_examples = it.next().context("--examples needs a number")?.parse()?
-            }
-            other if dir.is_none() && !other.starts_with("--") => dir = Some(other.to_string()),
-            other => bail!("unexpected argument {other}"),
-        }
-    }
-    let dir = dir.context("usage: eval <set dir> [--config FILE] [--top-k N] [--examples N]")?;
-    let report = run(Path::new(&dir), &opts)?;
-    print!("{report}");
-    Ok(())
 }
 
 #[cfg(test)]
@@ -630,7 +838,28 @@ mod tests {
         assert_eq!(report.recall.category_match, 1);
         assert_eq!(report.hard_negatives["same_files"].1, 0);
         assert_eq!(report.precision["SAME_CHANGE"].suggested, 1);
+        assert_eq!((report.sets.sets, report.sets.precise), (1, 1));
+        assert_eq!(report.sets.precision(), 1.0);
+        let pass = Gate {
+            min_recall5: Some(1.0),
+            min_kind_recall5: Some(1.0),
+            min_precision: Some(1.0),
+            max_hard_negatives: Some(0),
+            min_set_precision: Some(1.0),
+        };
+        assert!(pass.check(&report).is_empty(), "{:?}", pass.check(&report));
+        let mut worse = report.clone();
+        worse.recall.at5 = 0;
+        worse.hard_negatives.insert("same_files".into(), (1, 1, 0));
+        worse.sets.imprecise = 1;
+        worse.recall_by_kind.get_mut("backport").unwrap().at5 = 0;
+        let failed = pass.check(&worse);
+        assert_eq!(failed.len(), 4, "{failed:?}");
+        assert!(failed[1].contains("kind backport"), "{failed:?}");
+        assert!(failed[0].starts_with("recall@5 0.000 < 1"), "{failed:?}");
+        assert!(Gate::default().check(&worse).is_empty());
         let text = report.to_string();
+        assert!(text.contains("set precision 1.000"), "{text}");
         assert!(text.contains("recall over labelled pairs"));
         assert!(run(&dir.path().join("missing"), &EvalOptions::default()).is_err());
     }

@@ -4,6 +4,7 @@
 //! `api` (serve). `jobs` moves work between them through Redis.
 
 pub mod api;
+pub mod backup;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod eval;
 pub mod git;
 pub mod github;
 pub mod jobs;
+pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -1,10 +1,13 @@
-//! `clawtriage`: serve | migrate | trigger | eval.
+//! `clawtriage`: serve | migrate | trigger | eval, and the commands that read a running
+//! appliance (repos | sets | pr | candidates | scans | feedback).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use clawtriage::cli::client;
+use clawtriage::cli::commands;
 use clawtriage::config::{LogFormat, Settings};
 
 /// ClawTriage finds duplicate pull requests in busy GitHub repositories and shows maintainers,
@@ -12,7 +15,22 @@ use clawtriage::config::{LogFormat, Settings};
 ///
 /// Every flag can also be given as the environment variable named in its help; flags win.
 #[derive(Parser)]
-#[command(name = "clawtriage", version, about, long_about)]
+#[command(
+    name = "clawtriage",
+    version,
+    about,
+    long_about,
+    after_long_help = "Exit codes of the commands that talk to an appliance:
+  0  done
+  1  any other error (e.g. an invalid import file: nothing is imported)
+  2  invalid command line, or the appliance refused the request as invalid (400)
+  3  the appliance could not be reached
+  4  missing or wrong token (401, 403)
+  5  no such repository, PR or scan (404)
+  6  the appliance cannot serve now: database, queue, disk or rate limit (503, 429)
+  7  trigger --wait: the scan failed
+  8  trigger --wait: gave up waiting (the scan goes on)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +50,18 @@ enum Command {
     Trigger(clawtriage::cli::TriggerArgs),
     /// Run the triage engine over a PR set and print quality figures.
     Eval(clawtriage::cli::EvalArgs),
+    /// List the repositories a running appliance triages.
+    Repos(commands::ReposArgs),
+    /// Duplicate sets of a repository, strongest first.
+    Sets(commands::SetsArgs),
+    /// One pull request: state, head, latest analysis and files by channel.
+    Pr(commands::PrArgs),
+    /// A pull request's ranked candidates with category and score.
+    Candidates(commands::CandidatesArgs),
+    /// Recent scans with their progress, or one scan.
+    Scans(commands::ScansArgs),
+    /// Maintainer verdicts: list, add, export (backup) and import (restore).
+    Feedback(commands::FeedbackArgs),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -110,6 +140,12 @@ fn main() -> ExitCode {
         }
         Command::Trigger(args) => clawtriage::cli::trigger(args),
         Command::Eval(args) => clawtriage::cli::eval(args),
+        Command::Repos(a) => client::run("repos", commands::repos(a)),
+        Command::Sets(a) => client::run("sets", commands::sets(a)),
+        Command::Pr(a) => client::run("pr", commands::pr(a)),
+        Command::Candidates(a) => client::run("candidates", commands::candidates(a)),
+        Command::Scans(a) => client::run("scans", commands::scans(a)),
+        Command::Feedback(a) => client::run("feedback", commands::feedback(a)),
     }
 }
 

@@ -63,6 +63,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         mirror,
         cache: Arc::new(crate::cache::ResultsCache::new(Duration::from_secs(30))),
         trigger_limiter: Arc::new(crate::api::ops::trigger_limiter()),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
         worker: Arc::from(jobs::worker_name("app")),
         disk: Arc::new(crate::disk::DiskWatch::new(
             &config.data_root,

@@ -29,6 +29,8 @@ pub struct AppState {
     pub cache: Arc<crate::cache::ResultsCache>,
     /// Free space on the data disk.
     pub disk: Arc<crate::disk::DiskWatch>,
+    /// Metrics kept per appliance (the recorder itself is per process).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// This process's name in the work it records (`app-{host}-{pid}-{random}`).
     pub worker: Arc<str>,
     /// Per-client rate limit of the ops trigger.

@@ -24,7 +24,10 @@ const PEM_SECRET_LINE: &str = "MIIEfakePemSecretLine0123456789";
 
 /// Stands in for flyctl. FAKE_FLY_MODE: `logged-out` (auth whoami fails),
 /// `app-exists` (apps list / volumes list show the app and its volume),
-/// `app-missing` (apps destroy says the app is not found).
+/// `app-missing` (apps destroy says the app is not found); for `machine list
+/// --json`: `two-machines` (a second appliance Machine), `unhealthy` (its
+/// check fails), `becomes-healthy` (fails for the first two polls),
+/// `no-machine` (none).
 const FAKE_FLY: &str = r#"#!/usr/bin/env bash
 log="${FAKE_FLY_LOG:?}"
 n=0
@@ -61,9 +64,31 @@ case "$1 ${2:-}" in
     "scale count") echo "App is going to be scaled according to this plan: 1 machine" ;;
     "status "*) printf 'App\n  Name     = example\n  Hostname = example.fly.dev\n' ;;
     "machine list")
-        printf '2 machines have been retrieved from app my-app.\n\nmy-app\nID            \tNAME                  \tSTATE  \tREGION\n'
-        printf '1781e2dc55e689\tscan-cron-acme-widgets\tstopped\tfra\n'
-        printf 'e82d9a4b01c2f8\tbold-sun-1234\tstarted\tfra\n' ;;
+        if [[ " $* " == *" --json "* ]]; then
+            # What `fly machine list --json` answers (trimmed): the appliance, per mode, plus
+            # a scheduled scan Machine, which never counts as the appliance.
+            polls=0
+            [[ -f "$log.polls" ]] && polls=$(<"$log.polls")
+            polls=$((polls + 1))
+            echo "$polls" >"$log.polls"
+            check=passing
+            if [[ "$mode" == unhealthy || ( "$mode" == becomes-healthy && $polls -lt 3 ) ]]; then
+                check=critical
+            fi
+            app='{"id":"e82d9a4b01c2f8","name":"bold-sun-1234","state":"started","region":"fra","created_at":"2026-11-01T10:00:00Z","config":{"metadata":{"fly_process_group":"app"}},"checks":[{"name":"servicecheck-00-http-8080","status":"'"$check"'","output":"GET /api/health"}]}'
+            second='{"id":"3d8d9e1f0a7b65","name":"late-moon-77","state":"started","region":"ams","created_at":"2026-11-20T09:00:00Z","config":{"metadata":{"fly_process_group":"app"}},"checks":[{"name":"servicecheck-00-http-8080","status":"passing"}]}'
+            cron='{"id":"1781e2dc55e689","name":"scan-cron-acme-widgets","state":"stopped","region":"fra","created_at":"2026-11-02T10:00:00Z","config":{"metadata":{"clawtriage-role":"scheduled-scan"}},"checks":[]}'
+            gone='{"id":"5c4b3a2910fe87","name":"old-one","state":"destroyed","region":"fra","created_at":"2026-10-01T10:00:00Z","config":{"metadata":{"fly_process_group":"app"}}}'
+            case "$mode" in
+                two-machines) printf '[%s,%s,%s]\n' "$second" "$cron" "$app" ;;
+                no-machine) printf '[%s,%s]\n' "$cron" "$gone" ;;
+                *) printf '[%s,%s,%s]\n' "$app" "$cron" "$gone" ;;
+            esac
+        else
+            printf '2 machines have been retrieved from app my-app.\n\nmy-app\nID            \tNAME                  \tSTATE  \tREGION\n'
+            printf '1781e2dc55e689\tscan-cron-acme-widgets\tstopped\tfra\n'
+            printf 'e82d9a4b01c2f8\tbold-sun-1234\tstarted\tfra\n'
+        fi ;;
     "machine destroy") printf '%s has been destroyed\n' "$3" ;;
     "machine run") echo "Success! A Machine has been launched: 9080e6e5c91a87" ;;
     *) echo "fake fly: unexpected command: $*" >&2; exit 2 ;;
@@ -326,8 +351,15 @@ fn fly_toml_region_and_vm() -> (String, Vec<String>) {
 
 // --- deploy-fly.sh ---------------------------------------------------------------
 
+const DEPLOY_CALLS: [&str; 4] = [
+    "auth whoami",
+    "deploy --ha=false --remote-only -a my-app",
+    "scale count 1 --yes -a my-app",
+    "machine list --json -a my-app",
+];
+
 #[test]
-fn deploy_runs_deploy_then_scale_then_status() {
+fn deploy_builds_remotely_then_verifies_one_healthy_machine() {
     let fake = Fake::new();
     let run = fake.run(
         "deploy-fly.sh",
@@ -336,16 +368,126 @@ fn deploy_runs_deploy_then_scale_then_status() {
         "",
     );
     assert!(run.ok, "{}", run.output());
-    assert_eq!(
-        fake.call_lines(),
-        [
-            "auth whoami",
-            "deploy --ha=false -a my-app",
-            "scale count 1 --yes -a my-app",
-            "status -a my-app",
-        ]
+    assert_eq!(fake.call_lines(), DEPLOY_CALLS);
+    // The scheduled scan Machine and a destroyed one do not count.
+    assert!(
+        run.stderr.contains(
+            "verified: exactly one Machine (e82d9a4b01c2f8, fra) runs the appliance; it is started and its health checks pass (servicecheck-00-http-8080=passing)"
+        ),
+        "{}",
+        run.stderr
     );
     fake.assert_secrets_hidden(&run, &[OPS_SECRET]);
+}
+
+#[test]
+fn deploy_waits_for_the_machine_to_become_healthy() {
+    let fake = Fake::new();
+    let run = fake.run(
+        "deploy-fly.sh",
+        &["-a", "my-app"],
+        &[
+            ("FAKE_FLY_MODE", "becomes-healthy"),
+            ("VERIFY_POLL_SECS", "0.2"),
+            ("VERIFY_WAIT_SECS", "30"),
+        ],
+        "",
+    );
+    assert!(run.ok, "{}", run.output());
+    let polls = fake
+        .call_lines()
+        .iter()
+        .filter(|c| *c == DEPLOY_CALLS[3])
+        .count();
+    assert_eq!(polls, 3, "{:?}", fake.call_lines());
+    assert!(
+        run.stderr.contains("verified: exactly one Machine"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn deploy_fails_clearly_when_a_second_machine_runs() {
+    let fake = Fake::new();
+    let run = fake.run(
+        "deploy-fly.sh",
+        &["-a", "my-app"],
+        &[
+            ("FAKE_FLY_MODE", "two-machines"),
+            ("VERIFY_WAIT_SECS", "30"),
+        ],
+        "",
+    );
+    assert!(!run.ok, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("2 Machines run the appliance on my-app"),
+        "{}",
+        run.stderr
+    );
+    // The newer Machine goes; the oldest (holding the data) stays; nothing is destroyed for you.
+    assert!(
+        run.stderr
+            .contains("fly machine destroy 3d8d9e1f0a7b65 --force -a my-app"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("destroy e82d9a4b01c2f8"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Keep the oldest (e82d9a4b01c2f8"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("verified"), "{}", run.stderr);
+    assert_eq!(
+        fake.call_lines(),
+        DEPLOY_CALLS,
+        "an error at once, no waiting"
+    );
+}
+
+#[test]
+fn deploy_fails_clearly_when_the_machine_stays_unhealthy_or_is_missing() {
+    let fake = Fake::new();
+    let run = fake.run(
+        "deploy-fly.sh",
+        &["-a", "my-app"],
+        &[
+            ("FAKE_FLY_MODE", "unhealthy"),
+            ("VERIFY_WAIT_SECS", "1"),
+            ("VERIFY_POLL_SECS", "0.2"),
+        ],
+        "",
+    );
+    assert!(!run.ok, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("Machine e82d9a4b01c2f8 on my-app is not healthy after 1s")
+            && run.stderr.contains("servicecheck-00-http-8080=critical")
+            && run.stderr.contains("fly logs -a my-app"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("verified"), "{}", run.stderr);
+    let fake = Fake::new();
+    let run = fake.run(
+        "deploy-fly.sh",
+        &["-a", "my-app"],
+        &[("FAKE_FLY_MODE", "no-machine"), ("VERIFY_WAIT_SECS", "0")],
+        "",
+    );
+    assert!(!run.ok, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("no Machine runs the appliance on my-app"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -362,7 +504,8 @@ fn deploy_refuses_the_placeholder_app_name() {
     // FLY_APP names the app as flyctl itself would read it.
     let run = fake.run("deploy-fly.sh", &[], &[("FLY_APP", "my-app")], "");
     assert!(run.ok, "{}", run.output());
-    assert_eq!(fake.call_lines()[1], "deploy --ha=false");
+    assert_eq!(fake.call_lines()[1], "deploy --ha=false --remote-only");
+    assert_eq!(fake.call_lines()[3], "machine list --json");
 }
 
 #[test]
@@ -414,9 +557,10 @@ fn deploy_dry_run_prints_every_command_and_runs_none() {
     assert!(fake.calls().is_empty(), "{:?}", fake.call_lines());
     for line in [
         "+ fly auth whoami",
-        "+ fly deploy --ha=false -a my-app",
+        "+ fly deploy --ha=false --remote-only -a my-app",
         "+ fly scale count 1 --yes -a my-app",
-        "+ fly status -a my-app",
+        "+ fly machine list --json -a my-app",
+        "+ # check: exactly one Machine",
     ] {
         assert!(
             run.stdout.contains(line),
@@ -495,8 +639,14 @@ fn schedule_replaces_the_machine_and_keeps_the_token_off_argv() {
     if required_tool("curl", "apt-get install curl").is_none() {
         return;
     }
-    // The periods are the in-process schedule's (SCAN_SCHEDULE), so a Fly
-    // run and an in-process tick of one period name the same snapshot.
+    check_machine_script(script, &envs, &["sh", "-c"], &path_without_fly());
+}
+
+/// Runs the scheduled Machine's script with `shell` (e.g. `sh -c`) and PATH `path` for each of
+/// Fly's four intervals, and checks the one authorised POST it sends: its snapshot is the UTC
+/// period of the schedule, as the in-process schedule (SCAN_SCHEDULE) names it, so a Fly run
+/// and an in-process tick of one period name the same snapshot.
+fn check_machine_script(script: &str, envs: &HashMap<&str, &str>, shell: &[&str], path: &str) {
     use clawtriage::jobs::cron::Granularity;
     for (every, granularity) in [
         ("hourly", Granularity::Hour),
@@ -506,11 +656,11 @@ fn schedule_replaces_the_machine_and_keeps_the_token_off_argv() {
     ] {
         let (url, request) = one_request_server();
         let before = granularity.period(chrono::Utc::now());
-        let out = Command::new("sh")
-            .arg("-c")
+        let out = Command::new(shell[0])
+            .args(&shell[1..])
             .arg(script)
             .env_clear()
-            .env("PATH", path_without_fly())
+            .env("PATH", path)
             .envs(envs.iter().map(|(k, v)| (*k, *v)))
             .env("TRIGGER_URL", &url)
             .env("SCAN_EVERY", every)
@@ -535,6 +685,10 @@ fn schedule_replaces_the_machine_and_keeps_the_token_off_argv() {
             head_lower.contains("content-type: application/json"),
             "{head}"
         );
+        assert!(
+            head_lower.contains("x-trigger-actor: fly-schedule"),
+            "{head}"
+        );
         let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
         assert_eq!(json["owner"], "acme");
         assert_eq!(json["repo"], "widgets");
@@ -545,6 +699,63 @@ fn schedule_replaces_the_machine_and_keeps_the_token_off_argv() {
         );
         clawtriage::api::ops::validate_snapshot(snapshot).expect("a valid snapshot id");
     }
+}
+
+/// The scheduled Machine runs the curl image, whose `sh` and `date` are busybox's: the script
+/// must work there too, not only under Debian's dash and GNU date.
+#[test]
+fn the_scheduled_machine_script_works_under_busybox_sh_and_date() {
+    let fake = Fake::new();
+    let run = fake.run(
+        "schedule-fly.sh",
+        &[
+            "--every", "daily", "--owner", "acme", "--repo", "widgets", "--app", "my-app",
+        ],
+        &[],
+        "",
+    );
+    assert!(run.ok, "{}", run.output());
+    let calls = fake.calls();
+    let run_call = &calls[3];
+    let envs: HashMap<&str, &str> = run_call
+        .windows(2)
+        .filter(|w| w[0] == "--env")
+        .map(|w| w[1].split_once('=').unwrap())
+        .collect();
+    let script = run_call.last().unwrap();
+    let Some(busybox) = required_tool("busybox", "apt-get install busybox") else {
+        return;
+    };
+    let Some(curl) = required_tool("curl", "apt-get install curl") else {
+        return;
+    };
+    // A PATH like the image's: every command is a busybox applet, except curl.
+    let dir = tempfile::tempdir().unwrap();
+    let list = Command::new(&busybox).arg("--list").output().unwrap();
+    let applets = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        applets.lines().any(|a| a == "date") && applets.lines().any(|a| a == "sh"),
+        "busybox has sh and date"
+    );
+    for applet in applets.lines().filter(|a| !a.is_empty() && *a != "curl") {
+        std::os::unix::fs::symlink(&busybox, dir.path().join(applet)).unwrap();
+    }
+    std::os::unix::fs::symlink(&curl, dir.path().join("curl")).unwrap();
+    let date = Command::new(dir.path().join("date"))
+        .args(["-u", "+%G-W%V"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&date.stderr).is_empty() && date.status.success(),
+        "busybox date runs"
+    );
+    let sh = dir.path().join("sh");
+    check_machine_script(
+        script,
+        &envs,
+        &[sh.to_str().unwrap(), "-c"],
+        dir.path().to_str().unwrap(),
+    );
 }
 
 #[test]
@@ -694,7 +905,7 @@ fn setup_provisions_in_order_with_secrets_on_stdin_only() {
             "volumes list -a my-clawtriage".into(),
             volume,
             "secrets import --stage -a my-clawtriage".into(),
-            format!("deploy --ha=false --region {region} -a my-clawtriage"),
+            format!("deploy --ha=false --remote-only --region {region} -a my-clawtriage"),
             "scale count 1 --yes -a my-clawtriage".into(),
         ]
     );
@@ -779,7 +990,7 @@ fn setup_again_reuses_the_app_volume_and_generated_token() {
             "apps list",
             "volumes list -a my-clawtriage",
             "secrets import --stage -a my-clawtriage",
-            "deploy --ha=false --region ams -a my-clawtriage",
+            "deploy --ha=false --remote-only --region ams -a my-clawtriage",
             "scale count 1 --yes -a my-clawtriage",
         ]
     );
@@ -897,7 +1108,7 @@ fn setup_dry_run_runs_nothing_and_stores_nothing() {
         "+ fly apps create my-clawtriage",
         "+ fly volumes create data --size 3",
         "+ fly secrets import --stage -a my-clawtriage",
-        "+ fly deploy --ha=false",
+        "+ fly deploy --ha=false --remote-only",
         "+ fly scale count 1 --yes -a my-clawtriage",
         "+ curl -fsS --max-time 5 https://my-clawtriage.fly.dev/api/health",
     ] {

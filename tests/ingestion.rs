@@ -446,3 +446,39 @@ async fn the_trigger_is_rate_limited_per_client_before_the_token_is_checked() {
     assert_eq!(&codes[10..], &[429, 429], "{codes:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_public_mode_scan_writes_nothing_to_github() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("o", "r", common::fixture_repo(None));
+    let mut s = settings(&svc, &gh.url());
+    // Every write-related setting on, and a token that could write: public mode still only reads.
+    s.github_token = Some("ghp_public_mode_token".into());
+    s.check_run_label = "on".into();
+    s.check_run_comment = "on".into();
+    s.public_url = Some("https://triage.example".into());
+    let app = App::start(s).await;
+    let (code, b) = app.trigger(json!({"owner": "o", "repo": "r"})).await;
+    assert_eq!(code, 202, "{b}");
+    let st = app
+        .wait_scan(b["jobId"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(st["state"], "done", "{st}");
+    // The scan found duplicates (so a writing appliance would have had something to write).
+    let sets: Value = app
+        .http
+        .get(app.url("/api/repos/1/duplicate-sets"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(sets["total"].as_u64().unwrap() > 0, "{sets}");
+    // Give any stray background job time to act before looking.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(gh.requests_seen() > 70, "the fake saw the scan's requests");
+    assert_eq!(gh.non_reads(), Vec::<(String, String)>::new());
+    app.stop().await;
+}

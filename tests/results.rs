@@ -477,6 +477,8 @@ async fn the_openapi_description_lists_every_route_and_every_route_answers() {
         ("/repos/{repo_id}/plans/{plan_id}/apply", "post"),
         ("/repos/{repo_id}/actions", "get"),
         ("/repos/{repo_id}/digest", "post"),
+        ("/feedback/export", "get"),
+        ("/feedback/import", "post"),
     ];
     for (p, m) in expected {
         assert!(

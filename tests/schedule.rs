@@ -62,8 +62,25 @@ async fn an_hourly_schedule_catches_up_once_and_dedupes_with_the_fly_trigger() {
     app.stop().await;
 }
 
+/// Task ids in the scan queue's Redis data hash: every scan job ever pushed (apalis keeps them
+/// until a vacuum), whoever pushed it.
+async fn scan_jobs_in_redis(svc: &Services) -> Vec<String> {
+    let mut conn = redis::Client::open(svc.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{}:scan:data", svc.queue_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    ids.sort();
+    ids
+}
+
 #[tokio::test]
-async fn each_tick_of_a_fine_schedule_queues_one_scan_per_period() {
+async fn one_scan_per_period_however_many_appliances_and_triggers_fire() {
     let svc = Services::new().await;
     let gh = FakeGithub::start().await;
     gh.add_repo(
@@ -74,21 +91,48 @@ async fn each_tick_of_a_fine_schedule_queues_one_scan_per_period() {
             ..Default::default()
         },
     );
+    let expr = "*/2 * * * * *";
     let mut s = settings(&svc, &gh.url());
-    s.scan_schedule = Some("*/2 * * * * *".into());
+    s.scan_schedule = Some(expr.into());
     s.scan_repos = "o/r".into();
-    let app = App::start(s).await;
+    // Two appliances on one database and one queue, each firing its own ticks.
+    let start = chrono::Utc::now();
+    let a = App::start(s.clone()).await;
+    let b = App::start(s).await;
     tokio::time::sleep(Duration::from_millis(6500)).await;
-    app.stop().await;
-    let all = scans(&svc).await;
-    // Three ticks in 6.5 s, plus possibly the start-up catch-up of the latest tick (the same
-    // period as the first tick or the one just before it).
-    assert!((3..=5).contains(&all.len()), "{all:?}");
+    let end = chrono::Utc::now();
+    // What a Fly scheduled Machine sends for each period that ran: the same scans.
+    let pushed = scan_jobs_in_redis(&svc).await;
+    for id in &pushed {
+        let period = id.strip_prefix("scan:o/r:").expect("a scan of o/r");
+        let (code, body) = b
+            .trigger(json!({"owner": "o", "repo": "r", "snapshot": period}))
+            .await;
+        assert_eq!((code, &body["duplicate"]), (200, &json!(true)), "{body}");
+    }
+    a.stop().await;
+    b.stop().await;
+
+    // Ticks of the schedule in the window, plus the start-up catch-up of the tick before it.
+    let schedule = <cron::Schedule as std::str::FromStr>::from_str(expr).unwrap();
+    let ticks = schedule
+        .after(&(start - chrono::Duration::seconds(2)))
+        .take_while(|t| *t <= end)
+        .count();
+    let pushed = scan_jobs_in_redis(&svc).await;
     assert!(
-        all.iter()
-            .all(|(id, trigger)| id.starts_with("scan:o/r:") && trigger == "cron")
+        (3..=ticks).contains(&pushed.len()),
+        "{} scan jobs pushed to Redis for {ticks} ticks (two appliances and a trigger per period): {pushed:?}",
+        pushed.len()
     );
-    let mut ids: Vec<&String> = all.iter().map(|(id, _)| id).collect();
-    ids.dedup();
-    assert_eq!(ids.len(), all.len(), "one scan per period");
+    // Each pushed scan ran once: one listing of the open PRs each.
+    let listings = gh.count(|l| l.path.starts_with("/repos/o/r/pulls"));
+    assert_eq!(listings, pushed.len(), "{:?}", gh.log());
+    // And the rows say the same.
+    let rows = scans(&svc).await;
+    assert_eq!(rows.len(), pushed.len(), "{rows:?}");
+    assert!(
+        rows.iter().all(|(_, trigger)| trigger == "cron"),
+        "{rows:?}"
+    );
 }

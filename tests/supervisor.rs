@@ -156,8 +156,14 @@ struct Supervisor {
 
 impl Supervisor {
     fn start(data_root: &Path, ports: Ports) -> Supervisor {
+        Self::start_with(data_root, ports, &[])
+    }
+
+    /// [`Supervisor::start`] with extra environment (e.g. another PATH).
+    fn start_with(data_root: &Path, ports: Ports, env: &[(&str, String)]) -> Supervisor {
         let (pipe_reader, pipe_writer) = std::io::pipe().expect("create a pipe");
         let child = Command::new("bash")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .arg(repo_root().join("scripts/start-fly.sh"))
             .current_dir(repo_root())
             .env_remove("DATABASE_URL")
@@ -527,4 +533,333 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+// --- The image provides what the supervisor needs ---------------------------------
+
+/// The runtime stage of the Dockerfile (after its last `FROM`).
+#[derive(Debug, Default)]
+struct RuntimeStage {
+    /// `apt-get install` packages.
+    packages: Vec<String>,
+    /// `ENV` values.
+    env: std::collections::HashMap<String, String>,
+    /// `COPY` lines: (sources, destination).
+    copies: Vec<(Vec<String>, String)>,
+    /// Users made with `useradd`.
+    users: Vec<String>,
+    /// `ENTRYPOINT` in exec form.
+    entrypoint: Vec<String>,
+}
+
+fn runtime_stage() -> RuntimeStage {
+    let text = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    let joined = text.replace("\\\n", " ");
+    let lines: Vec<&str> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let last_from = lines
+        .iter()
+        .rposition(|l| l.starts_with("FROM "))
+        .expect("a FROM line");
+    let mut st = RuntimeStage::default();
+    for line in &lines[last_from + 1..] {
+        let (instr, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match instr {
+            "RUN" => {
+                for cmd in rest.split("&&").map(str::trim) {
+                    let words: Vec<&str> = cmd.split_whitespace().collect();
+                    if let Some(i) = words.iter().position(|w| *w == "install")
+                        && words[..i].contains(&"apt-get")
+                    {
+                        st.packages.extend(
+                            words[i + 1..]
+                                .iter()
+                                .filter(|w| !w.starts_with('-'))
+                                .map(|w| w.to_string()),
+                        );
+                    }
+                    if words.first() == Some(&"useradd") {
+                        st.users.push(words.last().unwrap().to_string());
+                    }
+                }
+            }
+            "ENV" => {
+                for pair in rest.split_whitespace() {
+                    if let Some((k, v)) = pair.split_once('=') {
+                        st.env
+                            .insert(k.to_string(), v.trim_matches('"').to_string());
+                    }
+                }
+            }
+            "COPY" => {
+                let words: Vec<String> = rest
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with("--"))
+                    .map(str::to_string)
+                    .collect();
+                let (dest, srcs) = words.split_last().expect("COPY has a destination");
+                st.copies.push((srcs.to_vec(), dest.clone()));
+            }
+            "ENTRYPOINT" => {
+                st.entrypoint = serde_json::from_str(rest).expect("ENTRYPOINT in exec form");
+            }
+            _ => {}
+        }
+    }
+    st
+}
+
+/// Where a `COPY` puts `source` (None when no COPY takes it).
+fn copied_to(st: &RuntimeStage, source: &str) -> Option<String> {
+    st.copies.iter().find_map(|(srcs, dest)| {
+        srcs.iter().any(|s| s == source).then(|| {
+            if dest.ends_with('/') {
+                format!(
+                    "{dest}{}",
+                    Path::new(source).file_name().unwrap().to_string_lossy()
+                )
+            } else {
+                dest.clone()
+            }
+        })
+    })
+}
+
+/// An installed Debian package: its priority, its dependencies and pre-dependencies (each a
+/// list of alternatives), and the virtual packages it provides.
+type Package = (String, Vec<Vec<String>>, Vec<String>);
+
+/// Installed Debian packages by name.
+fn installed_packages() -> std::collections::HashMap<String, Package> {
+    let out = Command::new("dpkg-query")
+        .args([
+            "-W",
+            "-f=${db:Status-Abbrev}\t${Package}\t${Priority}\t${Depends}, ${Pre-Depends}\t${Provides}\n",
+        ])
+        .output()
+        .expect("dpkg-query (a Debian machine)");
+    let name = |s: &str| {
+        s.split_whitespace()
+            .next()
+            .unwrap_or("")
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("ii"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let deps = f
+                .get(3)?
+                .split(',')
+                .map(|d| {
+                    d.split('|')
+                        .map(name)
+                        .filter(|n| !n.is_empty())
+                        .collect::<Vec<_>>()
+                })
+                .filter(|alts| !alts.is_empty())
+                .collect();
+            let provides = f
+                .get(4)
+                .map(|p| p.split(',').map(name).filter(|n| !n.is_empty()).collect())
+                .unwrap_or_default();
+            Some((f[1].to_string(), (f[2].to_string(), deps, provides)))
+        })
+        .collect()
+}
+
+/// A folder of links to exactly the programs that the runtime image has on its PATH: those of
+/// Debian's `required` packages (what every debian:*-slim image holds), of the packages the
+/// Dockerfile installs, and of everything those depend on. Err(package) when a package the
+/// Dockerfile installs is not installed on this machine, so cannot be looked at.
+fn image_path(st: &RuntimeStage, dir: &Path) -> Result<usize, String> {
+    let installed = installed_packages();
+    let mut provided: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for (pkg, (_, _, provides)) in &installed {
+        for p in provides {
+            provided.entry(p.as_str()).or_default().push(pkg.as_str());
+        }
+    }
+    let mut todo: Vec<String> = installed
+        .iter()
+        .filter(|(_, (prio, _, _))| prio == "required")
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in &st.packages {
+        if !installed.contains_key(p) {
+            return Err(p.clone());
+        }
+        todo.push(p.clone());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(p) = todo.pop() {
+        if !seen.insert(p.clone()) {
+            continue;
+        }
+        let Some((_, deps, _)) = installed.get(&p) else {
+            continue;
+        };
+        for alts in deps {
+            for a in alts {
+                if installed.contains_key(a) {
+                    todo.push(a.clone());
+                }
+                for prov in provided.get(a.as_str()).into_iter().flatten() {
+                    todo.push(prov.to_string());
+                }
+            }
+        }
+    }
+    let out = Command::new("dpkg-query")
+        .arg("-L")
+        .args(&seen)
+        .output()
+        .expect("dpkg-query -L");
+    let bins: std::collections::HashSet<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|f| {
+            ["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/"]
+                .iter()
+                .any(|d| f.starts_with(d))
+        })
+        .filter_map(|f| std::fs::canonicalize(f).ok())
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    let mut linked = 0;
+    for d in ["/usr/bin", "/usr/sbin", "/bin", "/sbin"] {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let link = dir.join(e.file_name());
+            if link.exists() {
+                continue;
+            }
+            // Alternatives (awk → mawk) resolve to a file of a package.
+            if std::fs::canonicalize(e.path()).is_ok_and(|c| bins.contains(&c)) {
+                std::os::unix::fs::symlink(e.path(), &link).unwrap();
+                linked += 1;
+            }
+        }
+    }
+    Ok(linked)
+}
+
+#[test]
+fn the_runtime_image_provides_what_the_supervisor_needs() {
+    let st = runtime_stage();
+    // Static: the entry point, its library, the binary, the users and the Postgres version.
+    assert_eq!(
+        st.entrypoint.first().map(String::as_str),
+        Some("bash"),
+        "{st:?}"
+    );
+    let script = st
+        .entrypoint
+        .get(1)
+        .expect("ENTRYPOINT names the supervisor");
+    assert_eq!(
+        copied_to(&st, "scripts/start-fly.sh").as_deref(),
+        Some(script.as_str()),
+        "ENTRYPOINT runs what COPY put there"
+    );
+    let script_dir = Path::new(script).parent().unwrap();
+    assert_eq!(
+        copied_to(&st, "scripts/lib.sh").map(PathBuf::from),
+        Some(script_dir.join("lib.sh")),
+        "start-fly.sh sources lib.sh from its own folder"
+    );
+    assert_eq!(
+        copied_to(&st, "/src/target/release/clawtriage").as_deref(),
+        st.env.get("CLAWTRIAGE_BIN").map(String::as_str),
+        "CLAWTRIAGE_BIN is where the binary is copied"
+    );
+    let app_user = st.env.get("APP_USER").expect("ENV APP_USER");
+    assert!(
+        st.users.contains(app_user),
+        "APP_USER={app_user} is created: {st:?}"
+    );
+    let pg_bindir = st.env.get("PG_BINDIR").expect("ENV PG_BINDIR").clone();
+    let major = pg_bindir
+        .strip_prefix("/usr/lib/postgresql/")
+        .and_then(|r| r.strip_suffix("/bin"))
+        .expect("PG_BINDIR is /usr/lib/postgresql/N/bin");
+    assert!(
+        st.packages.contains(&format!("postgresql-{major}")),
+        "PG_BINDIR={pg_bindir} needs postgresql-{major} installed: {:?}",
+        st.packages
+    );
+    // The volume is where fly.toml mounts it.
+    let fly: toml::Value =
+        toml::from_str(&std::fs::read_to_string(repo_root().join("fly.toml")).unwrap()).unwrap();
+    assert_eq!(
+        st.env.get("DATA_ROOT").map(String::as_str),
+        fly["mounts"][0]["destination"].as_str()
+    );
+
+    // Dynamic: the supervisor starts, becomes healthy and stops cleanly with nothing on its
+    // PATH but the image's programs, and Postgres from the image's PG_BINDIR.
+    let skip = |why: String| {
+        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
+            panic!("{why}");
+        }
+        eprintln!("SKIPPED the run with the image's PATH: {why}");
+    };
+    if !Path::new(&pg_bindir).join("postgres").is_file() {
+        return skip(format!(
+            "{pg_bindir} is not installed here (apt-get install postgresql-{major})"
+        ));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("clawtriage-image-path-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = tmp.path().join("bin");
+    let linked = match image_path(&st, &bin) {
+        Ok(n) => n,
+        Err(pkg) => {
+            return skip(format!(
+                "{pkg} (installed by the Dockerfile) is not installed here"
+            ));
+        }
+    };
+    eprintln!("the image's PATH: {linked} programs");
+    for (needed, why) in [("bash", "the entry point"), ("git", "the mirrors")] {
+        assert!(
+            bin.join(needed).exists(),
+            "{needed} ({why}) is not in the image"
+        );
+    }
+    let data_root = tmp.path().join("data");
+    let ports = Ports::pick();
+    let mut sup = Supervisor::start_with(
+        &data_root,
+        ports,
+        &[
+            ("PATH", bin.display().to_string()),
+            ("PG_BINDIR", pg_bindir.clone()),
+        ],
+    );
+    sup.wait_healthy(ports.app);
+    let pids = child_pids(&sup);
+    send_signal(sup.pid(), "TERM");
+    let status = sup.wait_exit(STOP_BOUND);
+    let log = sup.log();
+    assert!(
+        status.success(),
+        "SIGTERM must end in exit 0, got {status}; log:\n{log}"
+    );
+    assert!(
+        !log.contains("command not found") && !log.contains("No such file"),
+        "the supervisor missed a program:\n{log}"
+    );
+    assert_all_stopped(&sup, &pids, ports);
 }

@@ -28,6 +28,7 @@ fn file(path: &str, status: FileStatus, patch: Option<String>) -> FileChange {
         additions: add,
         deletions: del,
         patch,
+        sha: None,
     }
 }
 
@@ -589,6 +590,7 @@ fn hostile_inputs_are_handled_without_panic() {
         additions: 0,
         deletions: 0,
         patch: None,
+        sha: None,
     };
     // A patch GitHub truncated: counts but no text.
     let truncated = FileChange {
@@ -598,6 +600,7 @@ fn hostile_inputs_are_handled_without_panic() {
         additions: 12_000,
         deletions: 9_000,
         patch: None,
+        sha: None,
     };
     // A 50,000-line generated file.
     let big: Vec<String> = (0..50_000)
@@ -717,19 +720,92 @@ fn hostile_inputs_are_handled_without_panic() {
 }
 
 #[test]
-fn bots_are_left_out_by_default_and_same_author_is_flagged() {
+fn only_dependency_bots_are_kept_apart_and_same_author_is_flagged() {
     let cfg = TriageConfig::default();
     let a = pr(500, "dependabot[bot]", "bump x", "", page_change());
     let b = pr(501, "renovate", "bump x", "", page_change());
     let h1 = pr(502, "carol", "goto commit", "", page_change());
     let h2 = pr(503, "carol", "goto commit again", "", page_change());
-    let c = Corpus::new(&[a, b, h1, h2]);
-    assert!(c.sigs[&500].is_bot && c.sigs[&501].is_bot);
-    assert!(triage::index_keys(&c.sigs[&500], &cfg).is_empty());
-    let e = c.edge(500, 502);
+    let agent = pr(
+        504,
+        "copilot-swe-agent[bot]",
+        "Fix navigation",
+        "",
+        page_change(),
+    );
+    let c = Corpus::new(&[a, b, h1, h2, agent]);
+    assert!(c.sigs[&500].is_bot && c.sigs[&501].is_bot && c.sigs[&504].is_bot);
+    // Two dependency bots: left out, with the reason.
+    let e = c.edge(500, 501);
     assert_eq!(e.category, Category::NotRelated);
     assert!(e.evidence.reasons.iter().any(|r| r.contains("bot")));
+    // A dependency bot's bump still pairs with a person's identical change, and an agent's PR
+    // is an ordinary PR: indexed, a candidate, scored.
+    assert_eq!(c.edge(500, 502).category, Category::SameChange);
+    assert!(!triage::index_keys(&c.sigs[&504], &cfg).is_empty());
+    assert!(c.is_candidate(502, 504));
+    let e = c.edge(502, 504);
+    assert_eq!(e.category, Category::SameChange);
+    assert!(e.evidence.bot);
     let e = c.edge(502, 503);
     assert_eq!(e.category, Category::SameChange);
     assert!(e.evidence.same_author);
+    // `scope = "all"` restores leaving every bot PR out.
+    let all = TriageConfig::from_toml_str("[bots]\nscope = \"all\"").unwrap();
+    assert!(triage::index_keys(&c.sigs[&504], &all).is_empty());
+    let ctx = ScoreContext::from_index(&c.index);
+    let e = triage::score(&c.sigs[&502], &c.sigs[&504], &ctx, &all);
+    assert_eq!(e.category, Category::NotRelated);
+}
+
+#[test]
+fn repository_gitattributes_decide_vendored_and_generated_files() {
+    let cfg = TriageConfig::default();
+    // The repository says its `vendor` subcommand is vendored code (unusual, but its word), that
+    // its root `vendor/` tree is its own code, and that `ops/gen/` is generated.
+    let attrs = triage::Attributes::parse(
+        "# linguist overrides\n\
+         cli/tools/vendor/** linguist-vendored\n\
+         vendor/** -linguist-vendored\n\
+         ops/gen/*.rs linguist-generated=true\n",
+    );
+    let change = |path: &str| {
+        file(
+            path,
+            FileStatus::Modified,
+            Some(hunk(
+                10,
+                "fn run() {",
+                &["    let out = build(&graph)?;"],
+                &["    let out = build(&graph, &options)?;"],
+            )),
+        )
+    };
+    let input = pr(
+        600,
+        "dev",
+        "t",
+        "",
+        vec![
+            change("cli/tools/vendor/build.rs"),
+            change("vendor/acme/lib.rs"),
+            change("ops/gen/ops.rs"),
+            change("cli/main.rs"),
+        ],
+    );
+    let with = triage::analyse_with(&input, &cfg, &attrs);
+    let without = triage::analyse(&input, &cfg);
+    let ch = |a: &triage::Analysis, p: &str| a.files.iter().find(|f| f.path == p).unwrap().channel;
+    use clawtriage::triage::Channel;
+    assert_eq!(
+        ch(&without, "cli/tools/vendor/build.rs"),
+        Channel::Production
+    );
+    assert_eq!(ch(&with, "cli/tools/vendor/build.rs"), Channel::Meta);
+    assert_eq!(ch(&without, "vendor/acme/lib.rs"), Channel::Meta);
+    assert_eq!(ch(&with, "vendor/acme/lib.rs"), Channel::Production);
+    assert_eq!(ch(&without, "ops/gen/ops.rs"), Channel::Production);
+    assert_eq!(ch(&with, "ops/gen/ops.rs"), Channel::Meta);
+    assert_eq!(ch(&with, "cli/main.rs"), Channel::Production);
+    assert!(triage::Attributes::none().is_empty());
 }

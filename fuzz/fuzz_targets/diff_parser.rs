@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
             additions: 0,
             deletions: 0,
             patch: Some(text.into_owned()),
+            sha: None,
         }],
     };
     let a = triage::analyse(&pr, &cfg);

@@ -2,6 +2,7 @@
 //! (`{"error":{"code","message"}}`), bearer-token checks in constant time, request ids,
 //! tracing, body limits and timeouts. Handlers extract, call the store or the queue, respond.
 
+pub mod backup;
 pub mod dashboard;
 pub mod health;
 pub mod ops;
@@ -222,6 +223,34 @@ pub fn require_dashboard(state: &AppState, headers: &HeaderMap) -> ApiResult<()>
     }
 }
 
+/// `GET /metrics`: Prometheus text format. Answers to `METRICS_TOKEN` (read-only, meant for
+/// Prometheus), the ops token, or whatever the dashboard accepts.
+pub async fn metrics_route(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let by_token = [&state.config.metrics_token, &state.config.ops_trigger_token]
+        .into_iter()
+        .flatten()
+        .any(|t| token_matches(&headers, t));
+    if !by_token {
+        require_dashboard(&state, &headers).map_err(|_| {
+            ApiError::unauthorized(
+                "missing or wrong token (Authorization: Bearer <METRICS_TOKEN>; the ops and dashboard tokens work too)",
+            )
+        })?;
+    }
+    let text = crate::metrics::render(&state).await;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
 async fn api_not_found() -> ApiError {
     ApiError::not_found("no such API route")
 }
@@ -285,6 +314,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflow::apply_plan))
         .routes(routes!(workflow::list_actions))
         .routes(routes!(workflow::run_digest))
+        .routes(routes!(backup::export_feedback))
+        .routes(routes!(backup::import_feedback))
         .split_for_parts()
 }
 
@@ -311,6 +342,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         // Outside /api, with GitHub's 25 MB body limit on this route only.
         .merge(webhooks::routes(cfg.github_mode.uses_app()))
+        .route("/metrics", get(metrics_route))
         .fallback(dashboard::serve_dashboard)
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
@@ -320,6 +352,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
+        // Outside the timeout and panic layers, so their 503s and 500s are counted too.
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -346,6 +346,9 @@ async fn pull_request(
     let mut enqueued = false;
     let mut job_id = None;
     if let Some(job) = &job {
+        state
+            .metrics
+            .webhook_received(&job.owner, &job.repo, job.number, &job.head_sha);
         match state.queues.push_analyse(job).await {
             Ok(o) => {
                 enqueued = o == PushOutcome::Enqueued;

@@ -307,6 +307,11 @@ impl GithubClient {
             // Boxed: fetching an installation token is itself a request through here.
             None => Box::pin(self.installation_token_for_url(&url)).await?,
         };
+        let credential = match (token, &installation, &self.token) {
+            (Some(_), _, _) | (None, Some(_), _) => "installation",
+            (None, None, Some(_)) => "token",
+            (None, None, None) => "anonymous",
+        };
         let token = token
             .or(installation.as_ref().map(|(_, t)| t))
             .or(self.token.as_ref());
@@ -332,6 +337,7 @@ impl GithubClient {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    crate::metrics::github_call(method.as_str(), None, credential, None);
                     let msg = format!("transport error: {}", e.without_url());
                     self.backoff_or_fail(attempt, &msg, None).await?;
                     continue;
@@ -339,6 +345,12 @@ impl GithubClient {
             };
             let status = resp.status();
             let headers = resp.headers().clone();
+            crate::metrics::github_call(
+                method.as_str(),
+                Some(status.as_u16()),
+                credential,
+                header_i64(&headers, "x-ratelimit-remaining"),
+            );
             if let Some(rem) = header_i64(&headers, "x-ratelimit-remaining") {
                 stats.remaining.store(rem, Ordering::Relaxed);
             }

@@ -209,7 +209,13 @@ async fn run_job(
         tracing::warn!(job = %job_id, error = ?res.err(), "analysis job over its attempts; heads recorded as failed");
         return Err(into_apalis_error(anyhow::anyhow!(msg), attempt, true));
     }
+    let started = std::time::Instant::now();
     let result = analyse_heads(state, repo, &refs, v, job_id, claimed).await;
+    crate::metrics::analysis_job_finished(
+        snapshot == "webhook",
+        started,
+        result.as_ref().map_or(refs.len(), |r| r.retry.len()),
+    );
     let last = |permanent: bool| permanent || attempt.current() >= super::MAX_ATTEMPTS;
     match result {
         Ok(report) => {
@@ -297,6 +303,8 @@ pub fn file_changes(files: Vec<crate::github::FileEntry>) -> Vec<FileChange> {
             additions: f.additions,
             deletions: f.deletions,
             patch: f.patch,
+            // GitHub's blob id of the file (binary-file evidence); not read from the API yet.
+            sha: None,
         })
         .collect()
 }
@@ -537,7 +545,8 @@ pub async fn analyse_heads(
             analysis: &a.analysis,
             encoded: a.encoded.clone().unwrap_or_default(),
             keys: &a.keys,
-            matchable: !a.analysis.is_bot,
+            // Bot PRs pair like any other unless `[bots] scope = "all"`.
+            matchable: !(a.analysis.is_bot && state.triage.excludes_bots_entirely()),
         })
         .collect();
     let written = if index_rows.is_empty() {
@@ -607,6 +616,7 @@ pub async fn analyse_heads(
     }
     let calls = stats.calls.load(Ordering::Relaxed) as i32;
     let outcomes = analysis::save_results(pool, repo_id, v, &finished, &edge_rows, calls).await?;
+    crate::metrics::analyses_settled(&outcomes);
     clock.lap("results");
     tracing::info!(
         repo = %format!("{}/{}", repo.owner, repo.repo),

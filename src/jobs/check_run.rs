@@ -376,6 +376,9 @@ async fn run(state: &AppState, job: &CheckRunJob) -> Result<(), CheckRunError> {
             )
             .await?;
             tracing::info!(job = %job.job_id(), title = %output.title, "check run posted");
+            state
+                .metrics
+                .check_run_posted(&job.owner, &job.repo, job.number, &job.head_sha);
         }
         tx.commit().await?;
     }

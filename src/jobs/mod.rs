@@ -6,6 +6,7 @@ pub mod analyse;
 pub mod check_run;
 pub mod cron;
 pub mod scan;
+pub mod stats;
 pub mod workflow;
 
 use std::str::FromStr;
@@ -274,6 +275,17 @@ impl Queues {
         })
     }
 
+    /// Every queue by its short name. `/metrics` reports the depth and age of each queue
+    /// listed here: a new queue shows up there by being added to this list.
+    pub fn all(&self) -> Vec<(&'static str, &QueueConfig)> {
+        vec![
+            ("scan", self.scan.get_config()),
+            ("batch", self.batch.get_config()),
+            ("analyse", self.analyse.get_config()),
+            ("check", self.check.get_config()),
+        ]
+    }
+
     /// `PING`, bounded in time: the health check.
     pub async fn ping(&self) -> Result<(), JobError> {
         let mut conn = self.conn.clone();
@@ -336,7 +348,8 @@ impl Queues {
             let bytes = serde_json::to_vec(payload)?;
             let mut builder = TaskBuilder::new(bytes)
                 .task_id(task_id)
-                .idempotency_key(id.as_str());
+                .idempotency_key(id.as_str())
+                .with_metadata(stats::pushed_now());
             if let Some(d) = delay {
                 builder = builder.run_after(d);
             }

@@ -605,7 +605,7 @@ pub async fn load_signatures(
              CROSS JOIN LATERAL (
                  SELECT s.head_sha, s.signature FROM pr_signatures s
                  WHERE s.repo_id = $1 AND s.number = q.number AND s.head_sha = p.head_sha
-                   AND s.signature_version = $2 AND s.config_version = $3 AND NOT s.is_bot
+                   AND s.signature_version = $2 AND s.config_version = $3
                  LIMIT 1) s
              ORDER BY q.number",
             &[&repo_id, &v.signature, &v.config, &numbers],

@@ -90,6 +90,16 @@ pub async fn attach_installation(
     default_branch: Option<&str>,
     installation_id: i64,
 ) -> StoreResult<i64> {
+    // Unchanged (the common case, once per delivery): read only, so deliveries of one repository
+    // do not queue behind each other's lock on its row.
+    if let Some((id, branch, installation, active)) =
+        super::repos::find_repo(c, owner, name).await?
+        && default_branch.is_none_or(|b| b == branch)
+        && installation == Some(installation_id)
+        && active
+    {
+        return Ok(id);
+    }
     let repo_id = super::repos::upsert_repo(c, owner, name, default_branch).await?;
     c.execute(
         "UPDATE repositories SET installation_id = $2, active = TRUE, updated_at = now()

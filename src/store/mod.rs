@@ -4,7 +4,9 @@
 pub mod actions;
 pub mod analysis;
 pub mod app;
+pub mod backup;
 pub mod housekeeping;
+pub mod metrics;
 pub mod repos;
 pub mod results;
 pub mod scans;

@@ -25,13 +25,36 @@ pub struct Repo {
     pub last_scan_at: Option<DateTime<Utc>>,
 }
 
-/// Finds or creates the repository row (case-insensitively) and returns its id.
+/// The repository row's id, default branch, installation and whether it is active.
+pub async fn find_repo(
+    c: &impl GenericClient,
+    owner: &str,
+    name: &str,
+) -> StoreResult<Option<(i64, String, Option<i64>, bool)>> {
+    let row = c
+        .query_opt(
+            "SELECT repo_id, default_branch, installation_id, active FROM repositories
+             WHERE lower(owner) = lower($1) AND lower(name) = lower($2)",
+            &[&owner, &name],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
+}
+
+/// Finds or creates the repository row (case-insensitively) and returns its id. A row that
+/// needs no change is only read: every webhook delivery of a repository calls this inside its
+/// transaction, and writing the row would make them all wait for each other's commit.
 pub async fn upsert_repo(
     c: &impl GenericClient,
     owner: &str,
     name: &str,
     default_branch: Option<&str>,
 ) -> StoreResult<i64> {
+    if let Some((id, branch, _, _)) = find_repo(c, owner, name).await?
+        && default_branch.is_none_or(|b| b == branch)
+    {
+        return Ok(id);
+    }
     let row = c
         .query_one(
             "INSERT INTO repositories (owner, name, default_branch)

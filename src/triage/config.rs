@@ -84,20 +84,23 @@ pub struct Limits {
     pub max_names: usize,
 }
 
-/// Which authors are bots.
+/// Which authors are bots, and which bot PRs are kept from pairing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BotRules {
-    /// Leave bot PRs out (see `scope`).
+    /// Keep bot PRs from pairing (see `scope`).
     pub exclude: bool,
-    /// `"all"`: a bot PR is never indexed nor scored. `"bot_pairs"`: only pairs where both PRs
-    /// are by bots are left out (templated bumps), so an agent's resubmission of a human PR is
-    /// still found.
+    /// Which pairs are left out: `"dependency_pairs"` (the default: only two PRs of dependency
+    /// bots, see `dependency_bots`; coding agents' PRs are ordinary PRs), `"bot_pairs"` (any two
+    /// bot PRs) or `"all"` (a bot PR is never indexed nor scored).
     pub scope: BotScope,
     /// Login suffixes marking a bot (case-insensitive).
     pub suffixes: Vec<String>,
     /// Exact bot logins (case-insensitive).
     pub logins: Vec<String>,
+    /// Dependency-update bots (case-insensitive; a login matches with or without one of the
+    /// `suffixes`, so `dependabot` names `dependabot[bot]` too).
+    pub dependency_bots: Vec<String>,
 }
 
 /// Which pairs bot exclusion removes.
@@ -108,19 +111,34 @@ pub enum BotScope {
     All,
     /// Only pairs of two bot PRs.
     BotPairs,
+    /// Only pairs of two dependency-bot PRs (templated bumps).
+    DependencyPairs,
 }
 
 /// Path rules per channel (meta, then tests, then docs; otherwise production).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelRules {
-    /// Patterns for meta files (agent notes, lockfiles, generated, vendored).
+    /// Patterns for meta files (agent notes, plans, lockfiles).
     pub meta: Vec<String>,
+    /// Patterns for generated files (meta unless the repository's `.gitattributes` says
+    /// `-linguist-generated`).
+    pub generated: Vec<String>,
+    /// Directory names of vendored trees, counted at the repository root or a module root only
+    /// (no `source_dirs` name above them), or anywhere when what lies below them looks like a
+    /// package tree (`vendor/github.com/...`, `vendor/modules.txt`).
+    pub vendored_dirs: Vec<String>,
+    /// Directory names of package-manager install trees, vendored wherever they appear.
+    pub vendored_anywhere: Vec<String>,
+    /// Directory names of source trees: a `vendored_dirs` name below one of them is a module of
+    /// the program (a CLI's `vendor` subcommand), not vendored code.
+    pub source_dirs: Vec<String>,
     /// Patterns for test files.
     pub tests: Vec<String>,
     /// Patterns for documentation files.
     pub docs: Vec<String>,
-    /// Move production files that call a test framework to tests.
+    /// Move production files whose changed lines define tests with a language's test API to
+    /// tests.
     pub refine_by_content: bool,
     /// Markers that make a file generated (meta) when seen in its first lines.
     pub generated_markers: Vec<String>,
@@ -138,6 +156,9 @@ pub struct ShingleConfig {
     pub chunk_divisor: u64,
     /// A block ends after this many lines at the latest.
     pub chunk_max_lines: usize,
+    /// Weight (in changed lines) of one path operation (a rename, a copy, a mode change, a
+    /// binary file with its blob id) when compared like a change block.
+    pub path_op_lines: u32,
 }
 
 /// LSH banding (bands x rows must not exceed the 128 MinHash values).
@@ -268,6 +289,10 @@ pub struct CategoryThresholds {
     pub feature_ceiling: f64,
     /// Cross similarity (added vs removed) marking a revert.
     pub revert_cross: f64,
+    /// Share of the smaller change that matches the other only up to literal values (numbers,
+    /// versions, dates, hashes) from which the pair is "same places, different values": weak
+    /// evidence, at most RELATED.
+    pub literal_only_share: f64,
 }
 
 impl Default for TriageConfig {
@@ -316,6 +341,10 @@ impl TriageConfig {
                 self.category.competing_min_tests,
             ),
             ("category.revert_cross", self.category.revert_cross),
+            (
+                "category.literal_only_share",
+                self.category.literal_only_share,
+            ),
             (
                 "category.same_change_floor",
                 self.category.same_change_floor,
@@ -392,12 +421,13 @@ impl TriageConfig {
         self.bots.exclude && self.bots.scope == BotScope::All
     }
 
-    /// True when the pair is left out because of its authors.
-    pub fn excludes_pair(&self, a_is_bot: bool, b_is_bot: bool) -> bool {
+    /// True when the pair is left out because of its authors (logins).
+    pub fn excludes_pair(&self, a: &str, b: &str) -> bool {
         self.bots.exclude
             && match self.bots.scope {
-                BotScope::All => a_is_bot || b_is_bot,
-                BotScope::BotPairs => a_is_bot && b_is_bot,
+                BotScope::All => self.is_bot(a) || self.is_bot(b),
+                BotScope::BotPairs => self.is_bot(a) && self.is_bot(b),
+                BotScope::DependencyPairs => self.is_dependency_bot(a) && self.is_dependency_bot(b),
             }
     }
 
@@ -409,6 +439,22 @@ impl TriageConfig {
             .iter()
             .any(|s| l.ends_with(&s.to_ascii_lowercase()))
             || self.bots.logins.iter().any(|b| b.eq_ignore_ascii_case(&l))
+            || self.is_dependency_bot(login)
+    }
+
+    /// True when `login` is a dependency-update bot (`bots.dependency_bots`).
+    pub fn is_dependency_bot(&self, login: &str) -> bool {
+        let l = login.to_ascii_lowercase();
+        let bare = self
+            .bots
+            .suffixes
+            .iter()
+            .find_map(|s| l.strip_suffix(&s.to_ascii_lowercase()))
+            .unwrap_or(&l);
+        self.bots
+            .dependency_bots
+            .iter()
+            .any(|b| b.eq_ignore_ascii_case(bare))
     }
 }
 
@@ -491,6 +537,24 @@ mod tests {
         let cfg = TriageConfig::default();
         assert!(cfg.is_bot("dependabot[bot]"));
         assert!(cfg.is_bot("Renovate"));
+        assert!(cfg.is_bot("copilot-swe-agent[bot]"));
         assert!(!cfg.is_bot("robotics-dev"));
+        assert!(cfg.is_dependency_bot("dependabot[bot]"));
+        assert!(cfg.is_dependency_bot("renovate[bot]"));
+        assert!(cfg.is_dependency_bot("Renovate"));
+        assert!(!cfg.is_dependency_bot("copilot-swe-agent[bot]"));
+        assert!(!cfg.is_dependency_bot("devin-ai-integration[bot]"));
+        // Default: only two dependency bots are kept apart; agents pair with anyone.
+        assert!(cfg.excludes_pair("dependabot[bot]", "renovate[bot]"));
+        assert!(!cfg.excludes_pair("dependabot[bot]", "alice"));
+        assert!(!cfg.excludes_pair("copilot-swe-agent[bot]", "devin-ai-integration[bot]"));
+        assert!(!cfg.excludes_pair("copilot-swe-agent[bot]", "dependabot[bot]"));
+        assert!(!cfg.excludes_bots_entirely());
+        let all = TriageConfig::from_toml_str("[bots]\nscope = \"all\"").unwrap();
+        assert!(all.excludes_bots_entirely());
+        assert!(all.excludes_pair("copilot-swe-agent[bot]", "alice"));
+        let pairs = TriageConfig::from_toml_str("[bots]\nscope = \"bot_pairs\"").unwrap();
+        assert!(pairs.excludes_pair("copilot-swe-agent[bot]", "codex[bot]"));
+        assert!(!pairs.excludes_pair("copilot-swe-agent[bot]", "alice"));
     }
 }

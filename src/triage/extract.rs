@@ -243,6 +243,9 @@ const JS_TEST_FNS: &[&str] = &[
     "test.describe.only",
     "it.fail",
     "it.fixme",
+    "Deno.test",
+    "Deno.test.only",
+    "Deno.test.ignore",
 ];
 
 /// Suite or test name declared by `line` in a test file.
@@ -277,10 +280,35 @@ pub fn test_name(line: &str, lang: Lang) -> Option<String> {
             let n = ident_prefix(r.strip_prefix("fn ")?);
             valid_ident(n).then(|| n.to_string())
         }
-        Lang::Java => {
+        Lang::Java | Lang::CSharp => {
             let r = t.strip_prefix("public ").unwrap_or(t);
-            let n = ident_prefix(r.strip_prefix("void ")?);
+            let r = r
+                .strip_prefix("async Task ")
+                .or_else(|| r.strip_prefix("void "))?;
+            let n = ident_prefix(r);
             valid_ident(n).then(|| n.to_string())
+        }
+        Lang::C => {
+            // gtest / Catch2: `TEST(Suite, Name)`, `TEST_F(Fixture, Name)`, `TEST_CASE("name")`.
+            let (_, r) = ["TEST(", "TEST_F(", "TEST_P(", "TYPED_TEST("]
+                .iter()
+                .find_map(|m| t.strip_prefix(m).map(|r| (m, r)))
+                .or_else(|| t.strip_prefix("TEST_CASE(").map(|r| (&"TEST_CASE(", r)))?;
+            if let Some(name) = first_string(r) {
+                return Some(name.trim().to_string());
+            }
+            let inner = r.split(')').next()?;
+            let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
+            (parts.len() == 2 && parts.iter().all(|p| valid_ident(p)))
+                .then(|| format!("{}.{}", parts[0], parts[1]))
+        }
+        Lang::Swift | Lang::Php => {
+            let r = t.strip_prefix("public ").unwrap_or(t);
+            let n = ident_prefix(
+                r.strip_prefix("func ")
+                    .or_else(|| r.strip_prefix("function "))?,
+            );
+            n.starts_with("test").then(|| n.to_string())
         }
         Lang::Markup => None,
     }
@@ -540,6 +568,18 @@ mod tests {
             test_name("func TestServe(t *testing.T) {", Lang::Go).as_deref(),
             Some("TestServe")
         );
+        assert_eq!(
+            test_name("Deno.test(\"copy keeps modes\", async () => {", Lang::Js).as_deref(),
+            Some("copy keeps modes")
+        );
+        assert_eq!(
+            test_name("TEST_F(SplitTest, KeepsEmpty) {", Lang::C).as_deref(),
+            Some("SplitTest.KeepsEmpty")
+        );
+        assert_eq!(
+            test_name("func testParsesDates() throws {", Lang::Swift).as_deref(),
+            Some("testParsesDates")
+        );
         let mut m = Vec::new();
         matchers(
             "expect(await page.title()).toBe('x'); assertEqual(a, b); total(1)",
@@ -560,7 +600,7 @@ mod tests {
         fn extractors_never_panic(s in "\\PC{0,120}") {
             let mut r = Refs::default();
             references(&s, &mut r);
-            for lang in [Lang::Js, Lang::Python, Lang::Go, Lang::Rust, Lang::Java, Lang::Ruby, Lang::Other] {
+            for lang in [Lang::Js, Lang::Python, Lang::Go, Lang::Rust, Lang::Java, Lang::Ruby, Lang::C, Lang::CSharp, Lang::Swift, Lang::Php, Lang::Other] {
                 let _ = declared_symbol(&s, lang);
                 let _ = imported_module(&s, lang);
                 let _ = test_name(&s, lang);

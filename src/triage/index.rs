@@ -48,6 +48,8 @@ pub const K_TEST: &str = "ti";
 pub const K_DOC: &str = "dh";
 /// Key prefix: reference (closing, mention, or the PR's own number).
 pub const K_REF: &str = "ref";
+/// Key prefix: whole-diff hash of a PR without production changes.
+pub const K_WHOLE: &str = "whole";
 
 /// The key string for `prefix` and `item`.
 pub fn key(prefix: &str, item: &str) -> String {
@@ -117,6 +119,9 @@ pub fn index_keys(sig: &Signature, cfg: &TriageConfig) -> Vec<String> {
             out.push(key(prefix, &c.canonical_hash));
         }
     }
+    if !sig.whole_hash.is_empty() {
+        out.push(key(K_WHOLE, &sig.whole_hash));
+    }
     for (prefix, c) in [(K_BLOCK_PROD, p), (K_BLOCK_TEST, t), (K_BLOCK_DOC, d)] {
         out.extend(c.blocks.iter().map(|b| key(prefix, &hex64(b.0))));
     }
@@ -155,7 +160,7 @@ fn kind_weight(k: &str, cfg: &TriageConfig) -> f64 {
     let prefix = k.split(':').next().unwrap_or("");
     match prefix {
         "lsh" => c.weight_lsh,
-        K_CANON | K_CANON_TEST | K_CANON_DOC => c.weight_canonical,
+        K_CANON | K_CANON_TEST | K_CANON_DOC | K_WHOLE => c.weight_canonical,
         K_BLOCK_PROD => c.weight_block,
         K_BLOCK_TEST => c.weight_test_block,
         K_BLOCK_DOC => c.weight_doc,
@@ -353,6 +358,7 @@ mod index_tests {
                 additions: 2,
                 deletions: 1,
                 patch: Some(patch),
+                sha: None,
             }],
         };
         analyse(&pr, &TriageConfig::default()).signature

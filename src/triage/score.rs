@@ -15,7 +15,7 @@ use crate::triage::config::TriageConfig;
 use crate::triage::hash::{FixedState, combine, hash_str, hex64_buf};
 use crate::triage::index::{
     Index, K_BLOCK_DOC, K_BLOCK_PROD, K_BLOCK_TEST, K_CANON, K_CANON_DOC, K_CANON_TEST, K_DOC,
-    K_IMP, K_PATH, K_PATH_DOC, K_PATH_TEST, K_REF, K_SYM, K_TEST, key,
+    K_IMP, K_PATH, K_PATH_DOC, K_PATH_TEST, K_REF, K_SYM, K_TEST, K_WHOLE, key,
 };
 use crate::triage::minhash::jaccard;
 use crate::triage::signature::{Block, ChangeSig, Signature};
@@ -260,6 +260,12 @@ pub struct Evidence {
     pub bot: bool,
     /// One looks like a revert of the other.
     pub revert_like: bool,
+    /// The two change the same lines to different values (versions, dates, hashes): weak.
+    #[serde(default)]
+    pub literal_only: bool,
+    /// Neither changes production code and their whole diffs (meta files included) are identical.
+    #[serde(default)]
+    pub whole_diff_identical: bool,
     /// Production lines changed by a and by b.
     pub prod_lines: [u32; 2],
     /// Test lines changed by a and by b.
@@ -373,6 +379,8 @@ struct BlockMatch {
     common_lines: f64,
     shared_count: u32,
     shared_lines: u32,
+    /// Blocks with the same hash, whatever their weight.
+    shared_any: u32,
 }
 
 fn weighted_blocks(
@@ -390,7 +398,7 @@ fn weighted_blocks(
     };
     let mass = |v: &[Block]| v.iter().map(|blk| f64::from(blk.1) * w(blk)).sum::<f64>();
     let (mut ms, mut common) = (0.0, 0.0);
-    let (mut count, mut lines) = (0u32, 0u32);
+    let (mut count, mut lines, mut any) = (0u32, 0u32, 0u32);
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         match a[i].0.cmp(&b[j].0) {
@@ -400,6 +408,7 @@ fn weighted_blocks(
                 // Same hash means same lines.
                 let n = f64::from(a[i].1.min(b[j].1));
                 let x = w(&a[i]);
+                any += 1;
                 ms += n * x;
                 common += n * (1.0 - x);
                 if x > 0.0 {
@@ -432,7 +441,40 @@ fn weighted_blocks(
         common_lines: common,
         shared_count: count,
         shared_lines: lines,
+        shared_any: any,
     }
+}
+
+/// Changed lines the two block lists share (same hash), unweighted, and each side's total.
+fn shared_lines(a: &[Block], b: &[Block]) -> (u64, u64, u64) {
+    let total = |v: &[Block]| v.iter().map(|x| u64::from(x.1)).sum::<u64>();
+    let (mut i, mut j, mut shared) = (0, 0, 0u64);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => {
+                shared += u64::from(a[i].1.min(b[j].1));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (shared, total(a), total(b))
+}
+
+/// Share of the smaller change that matches the other only once literal values are masked (the
+/// same lines edited to different values), in `[0, 1]`.
+fn literal_only_share(a: &ChangeSig, b: &ChangeSig) -> f64 {
+    let (shape_shared, sa, sb) = shared_lines(&a.shapes, &b.shapes);
+    let smaller = sa.min(sb);
+    if smaller == 0 || shape_shared == 0 {
+        return 0.0;
+    }
+    // Exact matches among the shaped blocks (path operations and anchored tiny changes have no
+    // separate shape and count as exact on both lists).
+    let (exact_shared, _, _) = shared_lines(&a.blocks, &b.blocks);
+    (shape_shared.saturating_sub(exact_shared) as f64 / smaller as f64).clamp(0.0, 1.0)
 }
 
 /// Size-weighted MinHash similarity of two (added, removed) sketch pairs; `None` when there is
@@ -488,6 +530,8 @@ struct ChangeMatch {
     cross: Option<f64>,
     paths: SetMatch,
     revert_like: bool,
+    /// The two edit the same lines to different values (see `category.literal_only_share`).
+    literal_only: bool,
     /// Combined similarity of the change.
     sim: f64,
 }
@@ -502,12 +546,16 @@ fn change_match(
 ) -> ChangeMatch {
     let both = a.has_content() && b.has_content();
     let canon_same = both && !a.canonical_hash.is_empty() && a.canonical_hash == b.canonical_hash;
-    let exact = if canon_same {
+    let blocks = weighted_blocks(keys.tag, keys.block, &a.blocks, &b.blocks, sides, ctx, cfg);
+    // An identical change counts only when it holds something: blank lines and lone punctuation
+    // give no block, so two PRs that both delete a `}` are not "the same change".
+    let exact = if canon_same && blocks.shared_any > 0 {
         cfg.rarity_weight(ctx.df(keys.canon, &a.canonical_hash))
     } else {
         0.0
     };
-    let blocks = weighted_blocks(keys.tag, keys.block, &a.blocks, &b.blocks, sides, ctx, cfg);
+    let literal_only =
+        both && !canon_same && literal_only_share(a, b) >= cfg.category.literal_only_share;
     let ta = (
         &a.added_minhash[..],
         a.added_shingles,
@@ -552,7 +600,12 @@ fn change_match(
     };
     let smaller = f64::from(a.changed_lines().min(b.changed_lines())).max(1.0);
     let boiler = (blocks.common_lines / smaller).clamp(0.0, 1.0);
-    let text_eff = text.unwrap_or(0.0) * gate * (1.0 - boiler);
+    // Text of the same lines with other values looks alike token by token; it is not trusted.
+    let text_eff = if literal_only {
+        0.0
+    } else {
+        text.unwrap_or(0.0) * gate * (1.0 - boiler)
+    };
     let sim = if both {
         blocks.sim.unwrap_or(0.0).max(text_eff).max(exact)
     } else {
@@ -567,6 +620,7 @@ fn change_match(
         cross,
         paths,
         revert_like,
+        literal_only,
         sim,
     }
 }
@@ -579,9 +633,9 @@ fn side_id(s: &Signature) -> u64 {
     combine(s.number, hash_str(&s.head_sha))
 }
 
-/// Scores a pair of PRs. Pairs excluded because of bot authors (see `[bots]`) yield NOT_RELATED
-/// with a reason; with the default scope their index keys are empty, so they are never
-/// candidates in the first place.
+/// Scores a pair of PRs. Pairs excluded because of their authors (see `[bots]`: by default two
+/// dependency-update bots) yield NOT_RELATED with a reason; with the scope `"all"` bot PRs have
+/// no index keys, so they are never candidates in the first place.
 pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageConfig) -> Edge {
     let mut ev = Evidence {
         same_author: !a.author.is_empty() && a.author.eq_ignore_ascii_case(&b.author),
@@ -594,9 +648,9 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
         ..Evidence::default()
     };
     let mut s = Scores::default();
-    if cfg.excludes_pair(a.is_bot, b.is_bot) {
+    if cfg.excludes_pair(&a.author, &b.author) {
         ev.reasons
-            .push("bot author: left out of triage".to_string());
+            .push("bot authors: left out of triage (see [bots])".to_string());
         return Edge {
             a: a.number,
             b: b.number,
@@ -649,6 +703,15 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
     ev.shared_hunks = pm.blocks.shared_count;
     ev.shared_hunk_lines = pm.blocks.shared_lines;
     ev.revert_like = pm.revert_like;
+    ev.literal_only = pm.literal_only;
+    // PRs without production changes (lockfile bumps, tests or docs alone): an identical whole
+    // diff, carried by few PRs, is the same change.
+    let whole = if !any_prod && !a.whole_hash.is_empty() && a.whole_hash == b.whole_hash {
+        cfg.rarity_weight(ctx.df(K_WHOLE, &a.whole_hash))
+    } else {
+        0.0
+    };
+    ev.whole_diff_identical = whole > 0.0;
 
     let syms = weighted_sets(
         40,
@@ -683,6 +746,18 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
         Some(sym) => sc.area_path_share * path_sim + (1.0 - sc.area_path_share) * sym,
         None => path_sim,
     };
+    // The area guards against look-alike text in other files (the same patch applied to two
+    // copies of a tree is not one feature), and discounts hot files as places. When most of the
+    // change is the same rare lines and the two share a file, those lines show the place even if
+    // the file is a hot one (a manifest most PRs touch): the area is at least the block
+    // similarity.
+    let blocks_sim = pm.blocks.sim.unwrap_or(0.0);
+    if blocks_sim >= cat.same_change_blocks
+        && pm.blocks.shared_mass >= cat.feature_min_shared_lines
+        && !pm.paths.shared.is_empty()
+    {
+        s.area = s.area.max(blocks_sim);
+    }
 
     // --- tests, docs, references -------------------------------------------------------------
     s.test_blocks = tests.blocks.sim;
@@ -775,12 +850,15 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
     s.raw = raw.clamp(0.0, 1.0);
 
     let revert_like = pm.revert_like;
-    let same_change = !revert_like
-        && pm.both
-        && (pm.exact > 0.0
-            || (s.prod >= cat.same_change_prod
-                && path_sim >= cat.same_change_paths
-                && pm.blocks.sim.unwrap_or(0.0) >= cat.same_change_blocks));
+    let literal_only = pm.literal_only;
+    let same_change = whole > 0.0
+        || (!revert_like
+            && pm.both
+            && (pm.exact > 0.0
+                || (!literal_only
+                    && s.prod >= cat.same_change_prod
+                    && path_sim >= cat.same_change_paths
+                    && pm.blocks.sim.unwrap_or(0.0) >= cat.same_change_blocks)));
     let tests_sim = s.tests.unwrap_or(0.0);
     let test_support_lines =
         tests.blocks.shared_mass + tnames.shared.iter().map(|x| x.0).sum::<f64>();
@@ -799,6 +877,7 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
     // different production code is what COMPETING_IMPLEMENTATION is for.
     let feature_support = prod_support || closing_shared > 0.0;
     let feature = !revert_like
+        && !literal_only
         && ((s.raw >= cfg.review_threshold && s.area >= cat.feature_min_area && feature_support)
             || (closing_shared >= 1.0
                 && (s.area >= cat.feature_min_area || s.prod >= cat.feature_min_prod)));
@@ -857,6 +936,9 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
         Channel::Docs => "docs",
         _ => "production",
     };
+    if ev.whole_diff_identical {
+        r.push("identical whole diff, no production change (canonical diff hash)".to_string());
+    }
     if pm.canon_same {
         if pm.exact > 0.0 {
             r.push(format!("identical {what} change (canonical diff hash)"));
@@ -906,6 +988,11 @@ pub fn score(a: &Signature, b: &Signature, ctx: &ScoreContext<'_>, cfg: &TriageC
     }
     if revert_like {
         r.push("one reverts the other (added and removed lines swapped)".to_string());
+    }
+    if literal_only {
+        r.push(
+            "same places, different values (versions, dates, hashes): weak evidence".to_string(),
+        );
     }
     if ev.same_author {
         r.push("same author (possibly a resubmission)".to_string());
@@ -981,6 +1068,7 @@ mod tests {
                     additions: 1,
                     deletions: 1,
                     patch: Some(patch.to_string()),
+                    sha: None,
                 })
                 .collect(),
         };

@@ -9,6 +9,7 @@
 //! files are only listed.
 
 use crate::triage::SIGNATURE_VERSION;
+use crate::triage::attributes::Attributes;
 use crate::triage::channel::{Channel, Classifier, Lang, lang_of};
 use crate::triage::config::TriageConfig;
 use crate::triage::diff::{Hunk, LineKind, parse_patch};
@@ -70,6 +71,10 @@ pub struct FileChange {
     pub deletions: u32,
     /// Unified diff text; `None` for binary files, pure renames and diffs GitHub truncated.
     pub patch: Option<String>,
+    /// Blob id of the file after the change (GitHub's `sha`), when known; identifies the content
+    /// of binary files, which have no patch.
+    #[serde(default)]
+    pub sha: Option<String>,
 }
 
 /// Everything `analyse` needs about one PR head.
@@ -165,8 +170,15 @@ pub struct ChangeSig {
     pub added_shingles: u32,
     /// Shingles fed to the removed sketch.
     pub removed_shingles: u32,
-    /// Change blocks (runs of consecutive changed lines), sorted and unique by hash.
+    /// Change blocks (runs of consecutive changed lines), sorted and unique by hash. Also holds
+    /// path operations (renames, copies, mode changes, binary files with their blob id) and tiny
+    /// changes anchored to their place (path and surrounding lines), each with its line weight.
     pub blocks: Vec<Block>,
+    /// The same change blocks with literal values masked (numbers, versions, dates, hashes),
+    /// sorted and unique: two edits of the same lines that differ only in values share these.
+    pub shapes: Vec<Block>,
+    /// Path operations among the blocks.
+    pub path_ops: u32,
     /// Paths (and previous paths of renames), sorted.
     pub paths: Vec<String>,
     /// Parsed added lines.
@@ -176,9 +188,10 @@ pub struct ChangeSig {
 }
 
 impl ChangeSig {
-    /// True when changed lines were parsed (an empty change is no evidence of anything).
+    /// True when changed lines were parsed or files were renamed, copied or replaced (an empty
+    /// change is no evidence of anything).
     pub fn has_content(&self) -> bool {
-        !self.added_minhash.is_empty() || !self.removed_minhash.is_empty()
+        !self.added_minhash.is_empty() || !self.removed_minhash.is_empty() || self.path_ops > 0
     }
     /// Parsed changed lines.
     pub fn changed_lines(&self) -> u32 {
@@ -234,7 +247,8 @@ pub struct RefSig {
     pub mentions: Vec<String>,
 }
 
-/// Everything scoring needs about one PR head. Stored as JSON; carries its version.
+/// Everything scoring needs about one PR head. Stored by the appliance (every type inside is
+/// plainly serde-derived, so binary encodings work); carries its version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signature {
     /// [`SIGNATURE_VERSION`] at creation.
@@ -259,6 +273,9 @@ pub struct Signature {
     pub refs: RefSig,
     /// Meta files (explanation only), sorted.
     pub meta_paths: Vec<String>,
+    /// For a PR without production changes: SHA-256 (hex) of its whole diff, every channel
+    /// (meta included) and path operation, normalised like the canonical hashes; empty otherwise.
+    pub whole_hash: String,
     /// Channel sizes (GitHub's counts).
     pub sizes: ChannelSizes,
     /// Why the analysis is partial (limits hit, truncated patches), sorted.
@@ -286,6 +303,7 @@ struct ChannelAcc {
     added: MinHasher,
     removed: MinHasher,
     blocks: BTreeSet<Block>,
+    shapes: BTreeSet<Block>,
     shingles: usize,
     shingle_limit_hit: bool,
     block_limit_hit: bool,
@@ -294,6 +312,7 @@ struct ChannelAcc {
     paths: BTreeSet<String>,
     added_lines: u32,
     removed_lines: u32,
+    path_ops: u32,
 }
 
 impl ChannelAcc {
@@ -302,6 +321,7 @@ impl ChannelAcc {
             added: MinHasher::default(),
             removed: MinHasher::default(),
             blocks: BTreeSet::new(),
+            shapes: BTreeSet::new(),
             shingles: 0,
             shingle_limit_hit: false,
             block_limit_hit: false,
@@ -310,6 +330,7 @@ impl ChannelAcc {
             paths: BTreeSet::new(),
             added_lines: 0,
             removed_lines: 0,
+            path_ops: 0,
         }
     }
 
@@ -326,8 +347,33 @@ impl ChannelAcc {
         }
     }
 
+    /// Adds a block (and its literal-masked shape) within the block budget.
+    fn add_block(&mut self, exact: Block, shape: Option<Block>, max_blocks: usize) {
+        if self.blocks.len() < max_blocks {
+            self.blocks.insert(exact);
+            if let Some(shape) = shape {
+                self.shapes.insert(shape);
+            }
+        } else {
+            self.block_limit_hit = true;
+        }
+    }
+
+    /// Records a path operation (see [`path_op`]) as a block and in the canonical hash.
+    fn add_path_op(&mut self, op: &str, cfg: &TriageConfig) {
+        self.canon.update(op.as_bytes());
+        self.canon.update([0u8]);
+        self.canon_used = true;
+        self.path_ops += 1;
+        let h = combine(OP_SEED, hash_str(op));
+        let b = Block(h, cfg.shingles.path_op_lines.max(1));
+        self.add_block(b, Some(b), cfg.limits.max_blocks);
+    }
+
     fn finish(self, max_names: usize) -> ChangeSig {
-        let canonical_hash = if self.canon_used && self.added_lines + self.removed_lines > 0 {
+        let canonical_hash = if self.canon_used
+            && (self.added_lines + self.removed_lines > 0 || self.path_ops > 0)
+        {
             hex::encode(self.canon.finalize())
         } else {
             String::new()
@@ -339,6 +385,8 @@ impl ChannelAcc {
             added_shingles: u32::try_from(self.added.count()).unwrap_or(u32::MAX),
             removed_shingles: u32::try_from(self.removed.count()).unwrap_or(u32::MAX),
             blocks: self.blocks.into_iter().collect(),
+            shapes: self.shapes.into_iter().collect(),
+            path_ops: self.path_ops,
             paths: sorted_capped(self.paths, max_names),
             added_lines: self.added_lines,
             removed_lines: self.removed_lines,
@@ -348,28 +396,213 @@ impl ChannelAcc {
 
 const SIGN_ADD: u64 = 0x2b;
 const SIGN_REM: u64 = 0x2d;
+const OP_SEED: u64 = 0x5041_5448_5f4f_5053;
+const TINY_SEED: u64 = 0x5449_4e59_5f4c_4f43;
+
+/// The path operation of a file change, when it is evidence by itself: a rename or copy
+/// (`old -> new`), a mode or type change, or a binary file (no patch, no line counts) with its
+/// blob id, or a binary file removed.
+pub fn path_op(f: &FileChange) -> Option<String> {
+    let no_text = f.patch.is_none() && f.additions == 0 && f.deletions == 0;
+    match f.status {
+        FileStatus::Renamed | FileStatus::Copied => {
+            let kind = if f.status == FileStatus::Renamed {
+                "rename"
+            } else {
+                "copy"
+            };
+            let old = f.previous_path.as_deref()?;
+            Some(format!("{kind}\0{old}\0{}", f.path))
+        }
+        FileStatus::Changed => Some(format!("mode\0{}", f.path)),
+        FileStatus::Removed if no_text => Some(format!("delete\0{}", f.path)),
+        FileStatus::Added | FileStatus::Modified if no_text => {
+            let sha = f.sha.as_deref().filter(|s| !s.is_empty())?;
+            Some(format!("blob\0{}\0{sha}", f.path))
+        }
+        _ => None,
+    }
+}
+
+/// True for tokens that are literal values: numbers and versions (`1.2.3`, `0x7f`), identifiers
+/// that are mostly digits (`r1300`, `v2`), hex hashes (`d4e1023f`) and month names (dates).
+fn is_literal(t: &str) -> bool {
+    let b = t.as_bytes();
+    let Some(&first) = b.first() else {
+        return false;
+    };
+    if first.is_ascii_digit() {
+        return true;
+    }
+    if !(first.is_ascii_alphabetic() || first == b'_') {
+        return false;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return (3..=9).contains(&b.len()) && MONTHS.iter().any(|m| m.eq_ignore_ascii_case(t));
+    }
+    digits * 2 >= b.len() || (b.len() >= 7 && b.iter().all(u8::is_ascii_hexdigit))
+}
+
+const MONTHS: &[&str] = &[
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// True for identifiers other than common keywords (masked in structure hashes).
+fn is_identifier(t: &str) -> bool {
+    t.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && !is_keyword(t)
+}
+
+fn is_keyword(t: &str) -> bool {
+    matches!(
+        t,
+        "as" | "async"
+            | "await"
+            | "break"
+            | "case"
+            | "catch"
+            | "class"
+            | "const"
+            | "continue"
+            | "def"
+            | "else"
+            | "enum"
+            | "export"
+            | "fn"
+            | "for"
+            | "from"
+            | "func"
+            | "function"
+            | "if"
+            | "impl"
+            | "import"
+            | "in"
+            | "let"
+            | "match"
+            | "mut"
+            | "new"
+            | "pub"
+            | "return"
+            | "self"
+            | "static"
+            | "struct"
+            | "switch"
+            | "this"
+            | "throw"
+            | "try"
+            | "type"
+            | "use"
+            | "var"
+            | "while"
+            | "yield"
+            | "true"
+            | "false"
+            | "null"
+            | "None"
+            | "nil"
+    )
+}
+
+/// True when a token names something (an identifier or a literal), unlike punctuation.
+fn is_word(t: &str) -> bool {
+    t.chars()
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
 
 struct Ctx<'c> {
     cfg: &'c TriageConfig,
     toks: Vec<u64>,
     line_buf: String,
+    /// Whole-diff hash over every channel (meta included).
+    whole: Sha256,
 }
 
 impl Ctx<'_> {
+    /// Registers a file (any channel) in the whole-diff hash.
+    fn whole_file(&mut self, path: &str, op: Option<&str>) {
+        self.whole.update(path.as_bytes());
+        self.whole.update([0u8]);
+        if let Some(op) = op {
+            self.whole.update(op.as_bytes());
+            self.whole.update([0u8]);
+        }
+    }
+
+    /// Feeds a file's changed lines into the whole-diff hash.
+    fn feed_whole_hunk(&mut self, hunk: &Hunk<'_>) {
+        for (kind, line) in &hunk.lines {
+            let sign = match kind {
+                LineKind::Context => continue,
+                LineKind::Added => b'+',
+                LineKind::Removed => b'-',
+            };
+            normalise_line(
+                clip(line, self.cfg.limits.max_line_bytes),
+                &mut self.line_buf,
+            );
+            self.whole.update([sign]);
+            self.whole.update(self.line_buf.as_bytes());
+            self.whole.update(b"\n");
+        }
+    }
+
     /// Feeds one hunk's changed lines: shingles into the sketches (added and removed apart) and
     /// exact signatures of change blocks. A block is a run of consecutive changed lines, cut
-    /// further at content-defined points (after a line whose hash is divisible by
-    /// `shingles.chunk_divisor`, or after `shingles.chunk_max_lines` lines), so one edited line
-    /// inside a long run only changes the block around it.
-    fn feed_hunk(&mut self, hunk: &Hunk<'_>, acc: &mut ChannelAcc) {
+    /// further at content-defined points (after a line whose structure hash, identifiers and
+    /// literals masked, is divisible by `shingles.chunk_divisor`, or after
+    /// `shingles.chunk_max_lines` lines), so one edited line inside a long run only changes the
+    /// block around it, and two edits that differ only in values or names are cut alike. A run too small for a block of its own is kept anchored to its place
+    /// (the file and the lines around it) when it names something.
+    fn feed_hunk(&mut self, path_hash: u64, hunk: &Hunk<'_>, acc: &mut ChannelAcc) {
         let cfg = self.cfg;
         let mut run = Run::default();
         let mut block = BlockState::default();
+        let mut tiny = TinyRun::default();
+        // A cut chosen after a removed line waits for the next line: it happens before another
+        // removed line, never between a removed line and the added line replacing it (so an
+        // edit of a value stays one block and is compared as a whole).
+        let mut pending_cut = false;
         for (kind, line) in &hunk.lines {
+            if pending_cut {
+                pending_cut = false;
+                if *kind == LineKind::Removed {
+                    tiny.blocked |= block.flush(acc, cfg);
+                }
+            }
             let sign = match kind {
                 LineKind::Context => {
-                    block.flush(acc, cfg);
+                    let ctx_hash = hash_str(line.trim());
+                    tiny.blocked |= block.flush(acc, cfg);
                     run.flush(acc, cfg);
+                    tiny.finish(acc, cfg, path_hash, ctx_hash);
+                    tiny.before = ctx_hash;
                     continue;
                 }
                 LineKind::Added => {
@@ -384,11 +617,33 @@ impl Ctx<'_> {
             let line = clip(line, cfg.limits.max_line_bytes);
             self.toks.clear();
             let toks = &mut self.toks;
-            for_each_token(line, |t| toks.push(hash_str(t)));
+            let mut shape = Fnv::default();
+            shape.u64(sign);
+            // Cut points come from the line's structure (identifiers and literals masked), so a
+            // rename or another value does not move the block boundaries.
+            let mut structure = Fnv::default();
+            structure.u64(sign);
+            let mut words = false;
+            for_each_token(line, |t| {
+                let h = hash_str(t);
+                toks.push(h);
+                let literal = is_literal(t);
+                let ident = !literal && is_identifier(t);
+                shape.u64(if literal { LITERAL } else { h });
+                structure.u64(if literal {
+                    LITERAL
+                } else if ident {
+                    IDENT
+                } else {
+                    h
+                });
+                words |= is_word(t);
+            });
             normalise_line(line, &mut self.line_buf);
             acc.canon.update([sign as u8]);
             acc.canon.update(self.line_buf.as_bytes());
             acc.canon.update(b"\n");
+            tiny.lines += 1;
             if self.toks.is_empty() {
                 continue; // blank lines carry nothing
             }
@@ -398,27 +653,84 @@ impl Ctx<'_> {
                 line_hash.u64(*t);
             }
             let lh = line_hash.finish64();
+            let sh = shape.finish64();
             block.hash = combine(block.hash, lh);
+            block.shape = combine(block.shape, sh);
             block.lines += 1;
             block.tokens += self.toks.len();
+            tiny.hash = combine(tiny.hash, lh);
+            tiny.words |= words;
             if sign == SIGN_ADD {
                 run.added.extend_from_slice(&self.toks);
             } else {
                 run.removed.extend_from_slice(&self.toks);
             }
             let divisor = cfg.shingles.chunk_divisor.max(1);
-            if lh % divisor == 0 || block.lines as usize >= cfg.shingles.chunk_max_lines.max(1) {
-                block.flush(acc, cfg);
+            let cut = structure.finish64();
+            if block.lines as usize >= cfg.shingles.chunk_max_lines.max(1) {
+                tiny.blocked |= block.flush(acc, cfg);
+            } else if cut % divisor == 0 {
+                if sign == SIGN_REM {
+                    pending_cut = true;
+                } else {
+                    tiny.blocked |= block.flush(acc, cfg);
+                }
             }
         }
-        block.flush(acc, cfg);
+        tiny.blocked |= block.flush(acc, cfg);
         run.flush(acc, cfg);
+        tiny.finish(acc, cfg, path_hash, 0);
+    }
+}
+
+/// Stand-in for a literal token in shape hashes.
+const LITERAL: u64 = 0x4c49_5445_5241_4c21;
+/// Stand-in for an identifier in structure hashes.
+const IDENT: u64 = 0x4944_454e_5449_4649;
+
+/// A run of changed lines between context lines, kept when it is too small for a block.
+struct TinyRun {
+    /// Hash of the context line before the run (0 at the start of a hunk).
+    before: u64,
+    hash: u64,
+    lines: u32,
+    words: bool,
+    /// Part of the run was kept as a change block.
+    blocked: bool,
+}
+
+impl Default for TinyRun {
+    fn default() -> Self {
+        TinyRun {
+            before: 0,
+            hash: TINY_SEED,
+            lines: 0,
+            words: false,
+            blocked: false,
+        }
+    }
+}
+
+impl TinyRun {
+    /// Ends the run at a context line hashing to `after` (0 at the end of a hunk): a run too
+    /// small to give a change block (below `shingles.min_block_tokens`) that names something
+    /// becomes a block anchored to its file and surrounding lines. Blank lines and lone
+    /// punctuation (`}`) are never evidence.
+    fn finish(&mut self, acc: &mut ChannelAcc, cfg: &TriageConfig, path_hash: u64, after: u64) {
+        if self.lines > 0 && self.words && !self.blocked {
+            let h = combine(combine(combine(path_hash, self.before), self.hash), after);
+            acc.add_block(Block(h, self.lines), None, cfg.limits.max_blocks);
+        }
+        let before = self.before;
+        *self = TinyRun::default();
+        self.before = before;
     }
 }
 
 /// Signature state of the current change block.
 struct BlockState {
     hash: u64,
+    shape: u64,
     lines: u32,
     tokens: usize,
 }
@@ -427,6 +739,7 @@ impl Default for BlockState {
     fn default() -> Self {
         BlockState {
             hash: BLOCK_SEED,
+            shape: BLOCK_SEED,
             lines: 0,
             tokens: 0,
         }
@@ -436,15 +749,18 @@ impl Default for BlockState {
 const BLOCK_SEED: u64 = 0x424c_4f43_4b53_4947;
 
 impl BlockState {
-    fn flush(&mut self, acc: &mut ChannelAcc, cfg: &TriageConfig) {
-        if self.lines > 0 && self.tokens >= cfg.shingles.min_block_tokens {
-            if acc.blocks.len() < cfg.limits.max_blocks {
-                acc.blocks.insert(Block(self.hash, self.lines));
-            } else {
-                acc.block_limit_hit = true;
-            }
+    /// Ends the block; true when it was big enough to be kept.
+    fn flush(&mut self, acc: &mut ChannelAcc, cfg: &TriageConfig) -> bool {
+        let kept = self.lines > 0 && self.tokens >= cfg.shingles.min_block_tokens;
+        if kept {
+            acc.add_block(
+                Block(self.hash, self.lines),
+                Some(Block(self.shape, self.lines)),
+                cfg.limits.max_blocks,
+            );
         }
         *self = BlockState::default();
+        kept
     }
 }
 
@@ -507,7 +823,15 @@ fn dir_prefixes(path: &str, out: &mut BTreeSet<String>) {
 
 /// Analyses one PR head: classifies files, parses patches within the limits and builds the
 /// signature. Never fails and never panics; over a limit the result is partial and says why.
+/// Uses the built-in path rules alone; see [`analyse_with`] for the repository's attributes.
 pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
+    analyse_with(pr, cfg, &Attributes::none())
+}
+
+/// [`analyse`] with the repository's `.gitattributes` linguist rules (see
+/// [`crate::triage::attributes`]): paths they mark vendored or generated are meta, paths they
+/// mark documentation are docs, and an unset attribute switches the built-in rule off.
+pub fn analyse_with(pr: &PrInput, cfg: &TriageConfig, attrs: &Attributes) -> Analysis {
     let classifier = Classifier::new(cfg);
     let lim = &cfg.limits;
     let mut degraded: BTreeSet<String> = BTreeSet::new();
@@ -532,9 +856,12 @@ pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
         cfg,
         toks: Vec::new(),
         line_buf: String::new(),
+        whole: Sha256::new(),
     };
     let mut patch_budget = lim.max_total_patch_bytes;
     let mut line_budget = lim.max_changed_lines;
+    // Files of the whole-diff hash: (index, path operation, parsed patch within the limits).
+    let mut whole_files: Vec<(usize, Option<String>, bool)> = Vec::new();
 
     // Files in path order, so the canonical hash does not depend on GitHub's listing order.
     let mut order: Vec<usize> = (0..pr.files.len()).collect();
@@ -594,7 +921,7 @@ pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
         } else {
             line_budget -= changed;
         }
-        let channel = classifier.classify(&f.path, &parsed.hunks);
+        let channel = classifier.classify(&f.path, &parsed.hunks, attrs.lookup(&f.path));
         let size = sizes.get_mut(channel);
         size.files += 1;
         size.additions = size.additions.saturating_add(f.additions);
@@ -613,6 +940,19 @@ pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
             },
         ));
         let lang = lang_of(&f.path);
+        let op = path_op(f);
+        let path_hash = hash_str(&f.path);
+        if op.is_some() || !parsed.hunks.is_empty() {
+            whole_files.push((fi, op.clone(), !parsed.hunks.is_empty()));
+        }
+        if let Some(op) = &op {
+            match channel {
+                Channel::Production => prod_acc.add_path_op(op, cfg),
+                Channel::Tests => test_acc.add_path_op(op, cfg),
+                Channel::Docs => doc_acc.add_path_op(op, cfg),
+                Channel::Meta => {}
+            }
+        }
         match channel {
             Channel::Meta => {
                 meta_paths.insert(f.path.clone());
@@ -640,7 +980,7 @@ pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
                             imports.insert(m.to_string());
                         }
                     }
-                    ctx.feed_hunk(h, &mut prod_acc);
+                    ctx.feed_hunk(path_hash, h, &mut prod_acc);
                 }
             }
             Channel::Tests => {
@@ -672,7 +1012,7 @@ pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
                             }
                         }
                     }
-                    ctx.feed_hunk(h, &mut test_acc);
+                    ctx.feed_hunk(path_hash, h, &mut test_acc);
                 }
             }
             Channel::Docs => {
@@ -697,7 +1037,7 @@ pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
                             extract::references(l, &mut doc_refs);
                         }
                     }
-                    ctx.feed_hunk(h, &mut doc_acc);
+                    ctx.feed_hunk(path_hash, h, &mut doc_acc);
                 }
             }
         }
@@ -728,6 +1068,24 @@ pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
 
     let is_bot = cfg.is_bot(&pr.author);
     let max = lim.max_names;
+    let prod_change = prod_acc.finish(max);
+    // Whole-diff identity only matters (and is only kept) for PRs without production changes.
+    // Whole-diff identity only matters (and is only kept) for PRs without production changes,
+    // so their files are hashed in a second pass (cheap: such PRs hold no program code).
+    let whole_hash = if !whole_files.is_empty() && !prod_change.has_content() {
+        for (fi, op, with_patch) in &whole_files {
+            let f = &pr.files[*fi];
+            ctx.whole_file(&f.path, op.as_deref());
+            if *with_patch && let Some(p) = &f.patch {
+                for h in &parse_patch(p, lim.max_hunks_per_file).hunks {
+                    ctx.feed_whole_hunk(h);
+                }
+            }
+        }
+        hex::encode(ctx.whole.finalize())
+    } else {
+        String::new()
+    };
     // Report files in input order (they were processed in path order).
     files.sort_by_key(|(fi, _)| *fi);
     let files: Vec<ClassifiedFile> = files.into_iter().map(|(_, f)| f).collect();
@@ -737,8 +1095,9 @@ pub fn analyse(pr: &PrInput, cfg: &TriageConfig) -> Analysis {
         degraded,
         files,
         sizes,
+        whole_hash,
         prod: ProdSig {
-            change: prod_acc.finish(max),
+            change: prod_change,
             dirs: sorted_capped(prod_dirs, max),
             symbols: sorted_capped(symbols, max),
             imports: sorted_capped(imports, max),
@@ -781,6 +1140,7 @@ struct FinishParts<'a> {
     docs: DocSig,
     refs: RefSig,
     meta_paths: Vec<String>,
+    whole_hash: String,
 }
 
 fn finish(p: FinishParts<'_>) -> Analysis {
@@ -798,6 +1158,7 @@ fn finish(p: FinishParts<'_>) -> Analysis {
         docs: p.docs,
         refs: p.refs,
         meta_paths: p.meta_paths,
+        whole_hash: p.whole_hash,
         sizes: p.sizes,
         degraded: degraded.clone(),
     };
@@ -829,6 +1190,7 @@ mod tests {
             additions: patch.lines().filter(|l| l.starts_with('+')).count() as u32,
             deletions: patch.lines().filter(|l| l.starts_with('-')).count() as u32,
             patch: Some(patch.to_string()),
+            sha: None,
         }
     }
 

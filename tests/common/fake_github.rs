@@ -130,6 +130,8 @@ pub struct Inner {
     pub requests: u64,
     pub base: String,
     pub app: AppFake,
+    /// Every request received, answered or not: (method, path).
+    pub seen: Vec<(String, String)>,
 }
 
 /// Handle to a running fake.
@@ -161,6 +163,7 @@ impl FakeGithub {
             reset_at: now() + 3600,
             requests: 0,
             base: format!("http://{addr}"),
+            seen: Vec::new(),
             app: AppFake {
                 token_ttl_secs: 3600,
                 next_check_run_id: 1000,
@@ -216,7 +219,11 @@ impl FakeGithub {
                     &HeaderMap::new(),
                 )
             })
-            .with_state(inner.clone());
+            .with_state(inner.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                inner.clone(),
+                record_request,
+            ));
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -250,6 +257,23 @@ impl FakeGithub {
             .iter()
             .filter(|l| pred(l))
             .count()
+    }
+
+    /// Every request received that was not a GET or HEAD: (method, path).
+    pub fn non_reads(&self) -> Vec<(String, String)> {
+        self.inner
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|(m, _)| m != "GET" && m != "HEAD")
+            .cloned()
+            .collect()
+    }
+
+    /// How many requests were received in all.
+    pub fn requests_seen(&self) -> usize {
+        self.inner.lock().unwrap().seen.len()
     }
 
     pub fn clear_log(&self) {
@@ -315,6 +339,20 @@ pub fn simple_pr(
         "labels": []
     });
     (pr, files)
+}
+
+/// Records every request, whatever route (or none) answers it.
+async fn record_request(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    inner
+        .lock()
+        .unwrap()
+        .seen
+        .push((req.method().to_string(), req.uri().path().to_string()));
+    next.run(req).await
 }
 
 fn json_response(status: StatusCode, body: &Value, extra: &HeaderMap) -> Response {

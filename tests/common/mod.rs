@@ -285,6 +285,61 @@ pub async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() 
     }
 }
 
+/// `GET /metrics` with a bearer token: the Prometheus text.
+pub async fn scrape(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let r = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET /metrics");
+    r.text().await.unwrap()
+}
+
+/// The value of the sample `name` whose labels include every one of `labels`, summed over the
+/// samples that match (Prometheus text format); 0 when none does.
+pub fn prom_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    prom_samples(text, name)
+        .into_iter()
+        .filter(|(l, _)| {
+            labels
+                .iter()
+                .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Every sample of metric `name`: its labels and value.
+pub fn prom_samples(text: &str, name: &str) -> Vec<(Vec<(String, String)>, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (metric, labels) = match series.split_once('{') {
+            Some((m, rest)) => (m, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            continue;
+        }
+        let labels = labels
+            .split("\",")
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| {
+                let (k, v) = p.split_once("=\"")?;
+                Some((k.to_string(), v.trim_end_matches('"').to_string()))
+            })
+            .collect();
+        if let Ok(v) = value.parse::<f64>() {
+            out.push((labels, v));
+        }
+    }
+    out
+}
+
 /// GET `path` on an appliance (dashboard API, no token): status and JSON body.
 pub async fn get_json(http: &reqwest::Client, base: &str, path: &str) -> (u16, serde_json::Value) {
     let r = http.get(format!("{base}{path}")).send().await.unwrap();
