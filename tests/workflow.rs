@@ -398,7 +398,8 @@ async fn repository_settings_are_read_validated_shown_and_fall_back_to_the_defau
     );
     assert_eq!(b["effective"]["digest"]["enabled"], false);
     assert_eq!(b["reviewThreshold"], 0.6);
-    assert_eq!(b["configVersion"], 1);
+    let builtin = clawtriage::triage::TriageConfig::default().config_version as i64;
+    assert_eq!(b["configVersion"], builtin);
     assert_eq!(b["writes"]["possible"], false, "public mode");
 
     // A bad file: every problem with its line; the defaults stay in force and triage goes on.
@@ -499,12 +500,15 @@ async fn repository_settings_are_read_validated_shown_and_fall_back_to_the_defau
     let b = reload().await;
     assert_eq!(
         (b["file"]["status"].as_str(), b["configVersion"].as_i64()),
-        (Some("absent"), Some(1))
+        (Some("absent"), Some(builtin))
     );
     let eff = clawtriage::store::settings::effective_triage_config(&pool, repo_id, &base)
         .await
         .unwrap();
-    assert_eq!((eff.config_version, eff.overridden), (1, false));
+    assert_eq!(
+        (eff.config_version as i64, eff.overridden),
+        (builtin, false)
+    );
     pool.close();
     app.stop().await;
 }

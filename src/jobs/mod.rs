@@ -283,6 +283,7 @@ impl Queues {
             ("batch", self.batch.get_config()),
             ("analyse", self.analyse.get_config()),
             ("check", self.check.get_config()),
+            ("workflow", self.workflow.get_config()),
         ]
     }
 
