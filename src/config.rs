@@ -317,6 +317,20 @@ pub struct Settings {
     /// (default 6).
     #[arg(long, env = "RECONCILE_HOURS")]
     pub reconcile_hours: Option<String>,
+    /// URL that new and grown duplicate sets are posted to (Slack-compatible JSON, signed).
+    #[arg(long, env = "NOTIFY_WEBHOOK_URL", hide_env_values = true)]
+    pub notify_webhook_url: Option<String>,
+    /// Secret that signs outgoing webhooks (`X-ClawTriage-Signature-256`); required with the URL.
+    #[arg(long, env = "NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub notify_webhook_secret: Option<String>,
+    /// When repositories with `[digest] enabled = true` get their digest issue updated: a cron
+    /// expression (5 fields, or 6-7 with seconds first); unset, no digest is written.
+    #[arg(long, env = "DIGEST_SCHEDULE")]
+    pub digest_schedule: Option<String>,
+    /// Seconds between re-reads of each repository's `.github/clawtriage.toml` (default 600;
+    /// 0 = only when a plan, a digest or the dashboard asks).
+    #[arg(long, env = "REPO_SETTINGS_REFRESH_SECS")]
+    pub repo_settings_refresh_secs: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -416,6 +430,14 @@ pub struct Config {
     pub github_allowed_accounts: Vec<String>,
     /// Hours between reconciliation scans of installed repositories (0: off).
     pub reconcile_hours: u32,
+    /// Where new and grown sets are announced (a Slack webhook URL is itself a secret).
+    pub notify_webhook_url: Option<SecretString>,
+    /// Signs the announcements.
+    pub notify_webhook_secret: Option<SecretString>,
+    /// Digest schedule (normalised to apalis-cron's seconds-first form).
+    pub digest_schedule: Option<String>,
+    /// How often each repository's settings file is read again (None: never on its own).
+    pub repo_settings_refresh: Option<Duration>,
 }
 
 /// All problems found in the settings, one per line when displayed.
@@ -830,6 +852,42 @@ impl Settings {
             0..=168,
             &mut errors,
         );
+        let notify_webhook_url = non_empty(&self.notify_webhook_url).map(|u| {
+            // Checked like the other URLs, but never echoed: the path is the credential.
+            let mut problems = Vec::new();
+            let url = parse_base_url("NOTIFY_WEBHOOK_URL", &u, false, &mut problems);
+            if !problems.is_empty() {
+                errors.push(
+                    "NOTIFY_WEBHOOK_URL: not an http(s) URL (its value is not shown: it is a secret)"
+                        .into(),
+                );
+            }
+            SecretString::from(url.as_str().to_string())
+        });
+        let notify_webhook_secret = secret(&self.notify_webhook_secret);
+        if notify_webhook_url.is_some() && notify_webhook_secret.is_none() {
+            errors.push(
+                "NOTIFY_WEBHOOK_SECRET: required with NOTIFY_WEBHOOK_URL (receivers check the signature)"
+                    .into(),
+            );
+        }
+        let digest_schedule =
+            non_empty(&self.digest_schedule).and_then(|s| match normalise_cron(&s) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    errors.push(format!("DIGEST_SCHEDULE: {e}"));
+                    None
+                }
+            });
+        let repo_settings_refresh = match parse_num::<u64>(
+            "REPO_SETTINGS_REFRESH_SECS",
+            self.repo_settings_refresh_secs.as_deref().unwrap_or("600"),
+            0..=86_400,
+            &mut errors,
+        ) {
+            0 => None,
+            n => Some(Duration::from_secs(n)),
+        };
         let queue_prefix = self.queue_prefix.trim().to_string();
         if queue_prefix.is_empty()
             || queue_prefix.len() > 64
@@ -885,6 +943,10 @@ impl Settings {
             scan_repos,
             github_allowed_accounts,
             reconcile_hours,
+            notify_webhook_url,
+            notify_webhook_secret,
+            digest_schedule,
+            repo_settings_refresh,
         })
     }
 }
@@ -919,6 +981,8 @@ impl Config {
             &self.metrics_token,
             &self.github_private_key_pem,
             &self.github_webhook_secret,
+            &self.notify_webhook_secret,
+            &self.notify_webhook_url,
         ]
         .into_iter()
         .flatten()
@@ -1113,6 +1177,41 @@ mod tests {
         );
         assert_eq!(redact_url("https://h.example/a@b"), "https://h.example/a@b");
         assert_eq!(redact_url("file:///srv/git"), "file:///srv/git");
+    }
+
+    #[test]
+    fn workflow_settings_are_checked_and_the_webhook_url_stays_secret() {
+        let c = base().validate().unwrap();
+        assert!(c.notify_webhook_url.is_none() && c.digest_schedule.is_none());
+        assert_eq!(c.repo_settings_refresh, Some(Duration::from_secs(600)));
+        let mut s = base();
+        s.notify_webhook_url = Some("https://hooks.example/services/T0/B0/sekrit".into());
+        s.digest_schedule = Some("every monday".into());
+        s.repo_settings_refresh_secs = Some("-1".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("NOTIFY_WEBHOOK_SECRET: required"), "{err}");
+        assert!(err.contains("DIGEST_SCHEDULE"), "{err}");
+        assert!(err.contains("REPO_SETTINGS_REFRESH_SECS"), "{err}");
+        s.notify_webhook_url = Some("ftp://hooks.example/sekrit".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("NOTIFY_WEBHOOK_URL") && !err.contains("sekrit"),
+            "{err}"
+        );
+        let mut s = base();
+        s.notify_webhook_url = Some("https://hooks.example/services/T0/B0/sekrit".into());
+        s.notify_webhook_secret = Some("shh".into());
+        s.digest_schedule = Some("0 8 * * 1".into());
+        s.repo_settings_refresh_secs = Some("0".into());
+        let c = s.validate().unwrap();
+        assert_eq!(c.digest_schedule.as_deref(), Some("0 0 8 * * 1"));
+        assert_eq!(c.repo_settings_refresh, None);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("sekrit") && !shown.contains("shh"),
+            "{shown}"
+        );
+        assert!(c.secret_values().iter().any(|v| v.contains("sekrit")));
     }
 
     #[test]

@@ -246,6 +246,10 @@ pub async fn run(
         }
     });
 
+    // Duplicate-set refreshes, digests on their schedule, settings re-reads (the work itself
+    // runs on the workflow queue).
+    tokio::spawn(jobs::workflow::upkeep(state.clone(), wait(rx.clone())));
+
     let app = crate::api::router(state.clone());
     let server = axum::serve(
         listener,

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clawtriage::config::Settings;
 use common::fake_github::FakeRepo;
-use common::{App, FakeGithub, Services, settings};
+use common::{App, FakeGithub, Services, settings, wait_for};
 use serde_json::{Value, json};
 
 const SECRET: &str = "webhook-secret-for-tests";
@@ -117,19 +117,6 @@ fn fake_repo(files: &[(i64, Vec<Value>)]) -> FakeRepo {
         repo.files.insert(*n, f.clone());
     }
     repo
-}
-
-async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if start.elapsed() > within {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// How many rows of the index PR `number` has under `key` (0 or 1).

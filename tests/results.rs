@@ -486,6 +486,15 @@ async fn the_openapi_description_lists_every_route_and_every_route_answers() {
         ("/repos/{repo_id}/duplicate-sets", "get"),
         ("/repos/{repo_id}/feedback", "get"),
         ("/repos/{repo_id}/feedback", "post"),
+        ("/repos/{repo_id}/prs", "get"),
+        ("/repos/{repo_id}/duplicate-sets/{set_id}", "get"),
+        ("/repos/{repo_id}/settings", "get"),
+        ("/repos/{repo_id}/settings/reload", "post"),
+        ("/repos/{repo_id}/plans", "post"),
+        ("/repos/{repo_id}/plans/{plan_id}", "get"),
+        ("/repos/{repo_id}/plans/{plan_id}/apply", "post"),
+        ("/repos/{repo_id}/actions", "get"),
+        ("/repos/{repo_id}/digest", "post"),
         ("/feedback/export", "get"),
         ("/feedback/import", "post"),
     ];
@@ -508,6 +517,8 @@ async fn the_openapi_description_lists_every_route_and_every_route_answers() {
             p.replace("{repo_id}", &repo_id.to_string())
                 .replace("{number}", "1")
                 .replace("{job_id}", "scan:o%2Fr:x")
+                .replace("{set_id}", "set-0000000000000000")
+                .replace("{plan_id}", "plan-0000000000000000")
         ));
         let r = match m {
             "get" => app.http.get(url),

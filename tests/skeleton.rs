@@ -121,6 +121,13 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
         "scan_jobs",
         "scan_prs",
         "webhook_deliveries",
+        "duplicate_sets",
+        "repo_settings",
+        "triage_configs",
+        "action_plans",
+        "action_log",
+        "digest_state",
+        "outbound_deliveries",
     ] {
         assert!(
             tables.iter().any(|x| x == t),

@@ -8,6 +8,7 @@ pub mod health;
 pub mod ops;
 pub mod results;
 pub mod webhooks;
+pub mod workflow;
 
 use std::time::Duration;
 
@@ -373,6 +374,15 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(results::get_candidates))
         .routes(routes!(results::duplicate_sets))
         .routes(routes!(results::post_feedback, results::list_feedback))
+        .routes(routes!(workflow::search_prs))
+        .routes(routes!(workflow::get_set))
+        .routes(routes!(workflow::get_settings))
+        .routes(routes!(workflow::reload_settings))
+        .routes(routes!(workflow::create_plan))
+        .routes(routes!(workflow::get_plan))
+        .routes(routes!(workflow::apply_plan))
+        .routes(routes!(workflow::list_actions))
+        .routes(routes!(workflow::run_digest))
         .routes(routes!(backup::export_feedback))
         .routes(routes!(backup::import_feedback))
         .split_for_parts()

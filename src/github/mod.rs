@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod checks;
+pub mod issues;
 pub mod types;
 
 use std::sync::Arc;
@@ -147,6 +148,8 @@ pub struct Page {
     pub next: Option<String>,
     /// True when GitHub answered 304 and the cached body was used.
     pub not_modified: bool,
+    /// GitHub's HTTP status (304 when the cached body was used).
+    pub status: u16,
 }
 
 /// The shared client.
@@ -314,6 +317,17 @@ impl GithubClient {
         )
     }
 
+    /// DELETE, with the retry and rate-limit handling of [`GithubClient::get`].
+    pub async fn delete(
+        &self,
+        url: &str,
+        token: Option<&SecretString>,
+        stats: &CallStats,
+    ) -> Result<Page, GithubError> {
+        self.send(Method::DELETE, url, None, false, token, stats)
+            .await
+    }
+
     /// One request with retries (5xx, transport errors, secondary limits), primary rate-limit
     /// waits and, for a conditional GET, ETag revalidation. Without an explicit `token`, a
     /// request about an installed repository uses its installation token, else the client's.
@@ -419,6 +433,7 @@ impl GithubClient {
                         body: body.into(),
                         next: link.as_deref().and_then(next_link),
                         not_modified: true,
+                        status: 304,
                     });
                 }
                 return Err(GithubError::Decode("304 without a cached body".into()));
@@ -450,6 +465,7 @@ impl GithubClient {
                     next: link.as_deref().and_then(next_link),
                     body,
                     not_modified: false,
+                    status: status.as_u16(),
                 });
             }
             let message = resp
@@ -663,25 +679,6 @@ impl GithubClient {
             stats,
         )
         .await
-    }
-
-    /// `GET /repos/{owner}/{repo}/pulls/{number}`: one PR, whatever its state.
-    pub async fn get_pull(
-        &self,
-        owner: &str,
-        repo: &str,
-        number: i64,
-        stats: &CallStats,
-    ) -> Result<PullSummary, GithubError> {
-        let page = self
-            .get(
-                &format!("/repos/{owner}/{repo}/pulls/{number}"),
-                false,
-                None,
-                stats,
-            )
-            .await?;
-        Self::decode(&page)
     }
 
     /// `GET /repos/{owner}/{repo}/pulls/{number}/files`, all pages up to GitHub's 3,000 cap.

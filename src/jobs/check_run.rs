@@ -137,7 +137,7 @@ pub async fn handle(
 /// Markdown: control characters become spaces, Markdown and HTML syntax is escaped so it shows
 /// as written (no links, images, raw HTML or table breaks), `@` mentions ping nobody, and the
 /// line is cut at `max` characters.
-fn one_line(s: &str, max: usize) -> String {
+pub fn one_line(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -166,7 +166,8 @@ fn one_line(s: &str, max: usize) -> String {
     out
 }
 
-fn category_words(category: &str) -> &'static str {
+/// A category in words.
+pub fn category_words(category: &str) -> &'static str {
     match category {
         "SAME_CHANGE" => "same change",
         "SAME_FEATURE" => "same feature",

@@ -7,6 +7,7 @@ pub mod check_run;
 pub mod cron;
 pub mod scan;
 pub mod stats;
+pub mod workflow;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -228,13 +229,15 @@ pub struct Queues {
     pub batch: RedisStorage<BatchJob>,
     /// Storage of check-run jobs.
     pub check: RedisStorage<CheckRunJob>,
+    /// Storage of workflow jobs (set refreshes, plan applies, webhooks, digests).
+    pub workflow: RedisStorage<workflow::WorkflowJob>,
     /// Unix time of the last heartbeat of each Redis-backed worker kind (0 = none yet), in the
     /// order of [`WORKER_KINDS`]: one silent kind is a stalled queue even while the others beat.
     last_heartbeat: Arc<[AtomicI64; WORKER_KINDS.len()]>,
 }
 
 /// The Redis-backed workers every process runs (their names start with the kind).
-pub const WORKER_KINDS: [&str; 4] = ["scan", "analyse", "batch", "check"];
+pub const WORKER_KINDS: [&str; 5] = ["scan", "analyse", "batch", "check", "workflow"];
 
 fn queue_config(name: &str) -> QueueConfig {
     QueueConfig::default()
@@ -259,12 +262,15 @@ impl Queues {
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:check")));
         let batch =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:batch")));
+        let workflow = RedisStorage::new(conn.clone())
+            .with_config(queue_config(&format!("{prefix}:workflow")));
         Ok(Queues {
             conn,
             scan,
             analyse,
             batch,
             check,
+            workflow,
             last_heartbeat: Arc::new(std::array::from_fn(|_| AtomicI64::new(0))),
         })
     }
@@ -277,6 +283,7 @@ impl Queues {
             ("batch", self.batch.get_config()),
             ("analyse", self.analyse.get_config()),
             ("check", self.check.get_config()),
+            ("workflow", self.workflow.get_config()),
         ]
     }
 
@@ -385,6 +392,16 @@ impl Queues {
             .await
     }
 
+    /// Queues a workflow job (after `delay`); a second push of the same id is a no-op.
+    pub async fn push_workflow(
+        &self,
+        job: &workflow::WorkflowJob,
+        delay: Option<Duration>,
+    ) -> Result<PushOutcome, JobError> {
+        self.push(self.workflow.get_config(), &job.job_id(), job, delay)
+            .await
+    }
+
     /// Queues a check-run post, at most two per head per debounce window: the first ask in a
     /// window runs at once (a new PR gets its verdict in about a second), a later ask in the
     /// same window runs once when the window closes (so the last state is always shown), and
@@ -483,6 +500,10 @@ pub async fn run_workers(
     let check_name = worker_name("check");
     let check_storage = state.queues.check.clone();
     let check_state = state.clone();
+    let workflow_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+    let workflow_name = worker_name("workflow");
+    let workflow_storage = state.queues.workflow.clone();
+    let workflow_state = state.clone();
 
     let scan_storage = state.queues.scan.clone();
     let analyse_storage = state.queues.analyse.clone();
@@ -552,6 +573,21 @@ pub async fn run_workers(
                 .enable_tracing()
                 .data(check_state.clone())
                 .build(check_run::handle)
+        })
+        .register(move |restarts| {
+            // Set refreshes, plan applies, outgoing webhooks and digests: never in the way of
+            // analyses.
+            WorkerBuilder::new(format!("{workflow_name}-r{restarts}"))
+                .backend(workflow_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(2)
+                .retry(
+                    apalis::prelude::RetryPolicy::retries(2).with_backoff(workflow_backoff.clone()),
+                )
+                .timeout(Duration::from_secs(600))
+                .catch_panic()
+                .enable_tracing()
+                .data(workflow_state.clone())
+                .build(workflow::handle)
         });
     let monitor = match state.config.scan_schedule.as_deref() {
         Some(expr) => {

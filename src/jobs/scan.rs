@@ -295,7 +295,11 @@ async fn confirm_vanished(
     let (mut closed, mut open) = (0u64, 0u64);
     let mut gone = Vec::new();
     for &n in candidates.iter().take(MAX_VANISHED_CHECKS) {
-        match state.github.get_pull(&job.owner, &job.repo, n, stats).await {
+        match state
+            .github
+            .get_pull(&job.owner, &job.repo, n, None, stats)
+            .await
+        {
             Ok(pr) => {
                 let mut c = state.pool.get().await.map_err(StoreError::from)?;
                 let tx = c.transaction().await.map_err(StoreError::from)?;

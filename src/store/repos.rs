@@ -105,15 +105,16 @@ pub async fn upsert_pull(
         .query_one(
             "WITH old AS (SELECT head_sha FROM pull_requests WHERE repo_id = $1 AND number = $2)
              INSERT INTO pull_requests (repo_id, number, title, body, author, html_url, state, draft,
-                 head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at, merged_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at, merged_at,
+                 labels)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (repo_id, number) DO UPDATE SET
                  title = EXCLUDED.title, body = EXCLUDED.body, author = EXCLUDED.author,
                  html_url = EXCLUDED.html_url, state = EXCLUDED.state, draft = EXCLUDED.draft,
                  head_sha = EXCLUDED.head_sha, head_ref = EXCLUDED.head_ref,
                  base_ref = EXCLUDED.base_ref, base_sha = EXCLUDED.base_sha,
                  updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at,
-                 merged_at = EXCLUDED.merged_at, last_seen_at = now()
+                 merged_at = EXCLUDED.merged_at, labels = EXCLUDED.labels, last_seen_at = now()
              RETURNING (SELECT head_sha FROM old)",
             &[
                 &repo_id,
@@ -132,6 +133,7 @@ pub async fn upsert_pull(
                 &pr.updated_at,
                 &pr.closed_at,
                 &pr.merged_at,
+                &pr.label_names(),
             ],
         )
         .await?;
@@ -170,16 +172,26 @@ pub async fn upsert_listed_pulls(
     let updated: Vec<DateTime<Utc>> = sorted.iter().map(|p| p.updated_at).collect();
     let closed: Vec<Option<DateTime<Utc>>> = sorted.iter().map(|p| p.closed_at).collect();
     let merged: Vec<Option<DateTime<Utc>>> = sorted.iter().map(|p| p.merged_at).collect();
+    // Arrays of arrays must be rectangular: each PR's labels travel joined by U+001F.
+    let labels: Vec<String> = sorted
+        .iter()
+        .map(|p| p.label_names().join("\u{1f}"))
+        .collect();
     let n = c
         .execute(
             "INSERT INTO pull_requests AS p (repo_id, number, title, body, author, html_url, state,
                  draft, head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at,
-                 merged_at)
-             SELECT $1, l.* FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 merged_at, labels)
+             SELECT $1, l.number, l.title, l.body, l.author, l.html_url, l.state, l.draft,
+                 l.head_sha, l.head_ref, l.base_ref, l.base_sha, l.created_at, l.updated_at,
+                 l.closed_at, l.merged_at,
+                 CASE WHEN l.labels = '' THEN '{}'::text[] ELSE string_to_array(l.labels, chr(31)) END
+             FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
                  $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[], $12::text[],
-                 $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[])
+                 $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[],
+                 $17::text[])
                  AS l(number, title, body, author, html_url, state, draft, head_sha, head_ref,
-                      base_ref, base_sha, created_at, updated_at, closed_at, merged_at)
+                      base_ref, base_sha, created_at, updated_at, closed_at, merged_at, labels)
              ORDER BY l.number
              ON CONFLICT (repo_id, number) DO UPDATE SET
                  title = EXCLUDED.title, body = EXCLUDED.body, author = EXCLUDED.author,
@@ -187,11 +199,11 @@ pub async fn upsert_listed_pulls(
                  head_sha = EXCLUDED.head_sha, head_ref = EXCLUDED.head_ref,
                  base_ref = EXCLUDED.base_ref, base_sha = EXCLUDED.base_sha,
                  updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at,
-                 merged_at = EXCLUDED.merged_at, last_seen_at = now()
+                 merged_at = EXCLUDED.merged_at, labels = EXCLUDED.labels, last_seen_at = now()
              WHERE p.updated_at <= EXCLUDED.updated_at",
             &[
                 &repo_id, &number, &title, &body, &author, &html_url, &state, &draft, &head_sha,
-                &head_ref, &base_ref, &base_sha, &created, &updated, &closed, &merged,
+                &head_ref, &base_ref, &base_sha, &created, &updated, &closed, &merged, &labels,
             ],
         )
         .await?;

@@ -5,6 +5,12 @@
 //! `ETag` / `If-None-Match` → 304 (free of budget), secondary limits (403 or 429 + `retry-after`),
 //! injected 5xx, 404 for deleted PRs, and requests that hang until released. Every request is
 //! logged so tests can count API calls by kind.
+//!
+//! Writes need an installation token and change the fake's state as they change GitHub's:
+//! comments are kept and listed, labels are added and removed (404 "Label does not exist" for
+//! one the issue lacks), `PATCH /pulls/{n}` closes a PR (422 for an unknown state), issues are
+//! created and edited from the number sequence PRs share, and `/contents/{path}` serves files of
+//! the default branch in base64 with an ETag.
 
 #![allow(dead_code)]
 
@@ -20,20 +26,44 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use serde_json::Value;
 
 /// One repository's data.
 #[derive(Default, Clone)]
 pub struct FakeRepo {
     pub default_branch: String,
-    /// `/pulls` items, in creation order (the fake sorts as asked).
+    /// `/pulls` items, in creation order (the fake sorts as asked). Closing a PR or changing its
+    /// labels through the API changes its item here.
     pub pulls: Vec<Value>,
     /// `/pulls/{n}/files` per PR.
     pub files: BTreeMap<i64, Vec<Value>>,
     /// A private repository: every request about it needs an installation token (`ghs_`);
     /// without one GitHub answers 404.
     pub private: bool,
+    /// Issues that are not PRs (the digest), by number.
+    pub issues: BTreeMap<i64, Value>,
+    /// Comments of issues and PRs, by number, oldest first.
+    pub comments: BTreeMap<i64, Vec<Value>>,
+    /// Files of the default branch (`/contents/{path}`), by path.
+    pub contents: BTreeMap<String, String>,
+}
+
+impl FakeRepo {
+    fn pull_mut(&mut self, number: i64) -> Option<&mut Value> {
+        self.pulls.iter_mut().find(|p| p["number"] == number)
+    }
+
+    fn pull(&self, number: i64) -> Option<&Value> {
+        self.pulls.iter().find(|p| p["number"] == number)
+    }
+
+    /// GitHub numbers issues and PRs from one sequence.
+    fn next_number(&self) -> i64 {
+        let pulls = self.pulls.iter().filter_map(|p| p["number"].as_i64()).max();
+        let issues = self.issues.keys().next_back().copied();
+        pulls.max(issues).unwrap_or(0) + 1
+    }
 }
 
 /// What the fake does besides answering.
@@ -71,7 +101,8 @@ pub struct Logged {
     pub auth: Option<String>,
 }
 
-/// A write (POST/PATCH) the appliance sent: App tokens, check runs, labels, comments.
+/// A write (POST/PATCH/DELETE) the appliance sent: App tokens, check runs, labels, comments,
+/// closes, issues.
 #[derive(Debug, Clone)]
 pub struct Write {
     pub method: String,
@@ -94,6 +125,7 @@ pub struct AppFake {
     /// Check runs by id (the latest body sent for each).
     pub check_runs: BTreeMap<i64, Value>,
     pub next_check_run_id: i64,
+    pub next_comment_id: i64,
     pub writes: Vec<Write>,
 }
 
@@ -165,7 +197,6 @@ impl FakeGithub {
         let app = Router::new()
             .route("/repos/{owner}/{repo}", get(get_repo))
             .route("/repos/{owner}/{repo}/pulls", get(list_pulls))
-            .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
             .route(
                 "/repos/{owner}/{repo}/pulls/{number}/files",
                 get(list_files),
@@ -190,9 +221,26 @@ impl FakeGithub {
                 post(add_labels),
             )
             .route(
-                "/repos/{owner}/{repo}/issues/{number}/comments",
-                post(add_comment),
+                "/repos/{owner}/{repo}/issues/{number}/labels/{name}",
+                delete(remove_label),
             )
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}/comments",
+                post(add_comment).get(list_comments),
+            )
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}",
+                get(get_pull).patch(update_pull),
+            )
+            .route(
+                "/repos/{owner}/{repo}/issues",
+                get(list_issues).post(create_issue),
+            )
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}",
+                get(get_issue).patch(update_issue),
+            )
+            .route("/repos/{owner}/{repo}/contents/{*path}", get(get_contents))
             .fallback(|| async {
                 json_response(
                     StatusCode::NOT_FOUND,
@@ -329,7 +377,8 @@ pub fn simple_pr(
         "created_at": format!("2026-01-{:02}T10:00:00Z", (number % 28) + 1),
         "updated_at": "2026-02-01T10:00:00Z",
         "closed_at": null,
-        "merged_at": null
+        "merged_at": null,
+        "labels": []
     });
     (pr, files)
 }
@@ -701,26 +750,6 @@ async fn pulls_page(
     resp
 }
 
-/// `GET /repos/{owner}/{repo}/pulls/{number}`: the PR in any state.
-async fn get_pull(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
-    headers: HeaderMap,
-) -> Response {
-    let path = format!("/repos/{owner}/{repo}/pulls/{number}");
-    let key = repo_key(&owner, &repo);
-    answer(&inner, path, &headers, |g, auth| {
-        let r = visible(g, &key, auth)?;
-        let pr = r
-            .pulls
-            .iter()
-            .find(|p| p["number"].as_i64() == Some(number))
-            .ok_or(StatusCode::NOT_FOUND)?;
-        Ok((pr.clone(), None))
-    })
-    .await
-}
-
 async fn list_files(
     State(inner): State<Arc<Mutex<Inner>>>,
     UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
@@ -916,6 +945,51 @@ async fn update_check_run(
     })
 }
 
+fn not_found_answer() -> (StatusCode, Value) {
+    (
+        StatusCode::NOT_FOUND,
+        serde_json::json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"}),
+    )
+}
+
+fn iso_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A label object as GitHub returns it.
+fn label_object(name: &str) -> Value {
+    serde_json::json!({
+        "id": etag_of(name.as_bytes()).len() as i64 * 1000 + name.len() as i64,
+        "node_id": format!("LA_{name}"),
+        "url": format!("https://api.github.com/labels/{name}"),
+        "name": name,
+        "color": "ededed",
+        "default": false,
+        "description": null
+    })
+}
+
+fn label_names(v: &Value) -> Vec<String> {
+    v["labels"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The labels of PR or issue `number`, mutably, when the fake knows it.
+fn labels_of(r: &mut FakeRepo, number: i64) -> Option<&mut Value> {
+    if r.pull(number).is_some() {
+        return r.pull_mut(number);
+    }
+    r.issues.get_mut(&number)
+}
+
+/// `POST /repos/{owner}/{repo}/issues/{number}/labels`: adds labels and answers 200 with every
+/// label the issue has now. (For a PR the fake does not know, it answers with the labels sent.)
 async fn add_labels(
     State(inner): State<Arc<Mutex<Inner>>>,
     UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
@@ -923,21 +997,80 @@ async fn add_labels(
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     let path = format!("/repos/{owner}/{repo}/issues/{number}/labels");
-    write(&inner, "POST", path, &headers, body, |_, auth, body| {
+    let key = repo_key(&owner, &repo);
+    write(&inner, "POST", path, &headers, body, |g, auth, body| {
         if !is_installation_token(auth) {
             return not_app();
         }
-        let labels: Vec<Value> = body["labels"]
+        let wanted: Vec<String> = body["labels"]
             .as_array()
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .map(|l| serde_json::json!({"name": l}))
+            .filter_map(|l| l.as_str().map(str::to_string))
             .collect();
-        (StatusCode::OK, Value::Array(labels))
+        let Some(item) = g.repos.get_mut(&key).and_then(|r| labels_of(r, number)) else {
+            return (
+                StatusCode::OK,
+                Value::Array(wanted.iter().map(|l| label_object(l)).collect()),
+            );
+        };
+        let mut names = label_names(item);
+        for w in wanted {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&w)) {
+                names.push(w);
+            }
+        }
+        let objects: Vec<Value> = names.iter().map(|l| label_object(l)).collect();
+        item["labels"] = Value::Array(objects.clone());
+        item["updated_at"] = Value::String(iso_now());
+        (StatusCode::OK, Value::Array(objects))
     })
 }
 
+/// `DELETE /repos/{owner}/{repo}/issues/{number}/labels/{name}`: 200 with the labels left, or
+/// 404 "Label does not exist" when the issue does not carry it.
+async fn remove_label(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number, name)): UrlPath<(String, String, i64, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/issues/{number}/labels/{name}");
+    let key = repo_key(&owner, &repo);
+    write(
+        &inner,
+        "DELETE",
+        path,
+        &headers,
+        Value::Null,
+        |g, auth, _| {
+            if !is_installation_token(auth) {
+                return not_app();
+            }
+            let Some(item) = g.repos.get_mut(&key).and_then(|r| labels_of(r, number)) else {
+                return not_found_answer();
+            };
+            let names = label_names(item);
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                return (
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"message": "Label does not exist", "documentation_url": "https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue", "status": "404"}),
+                );
+            }
+            let objects: Vec<Value> = names
+                .iter()
+                .filter(|n| !n.eq_ignore_ascii_case(&name))
+                .map(|l| label_object(l))
+                .collect();
+            item["labels"] = Value::Array(objects.clone());
+            item["updated_at"] = Value::String(iso_now());
+            (StatusCode::OK, Value::Array(objects))
+        },
+    )
+}
+
+/// `POST /repos/{owner}/{repo}/issues/{number}/comments`: 201 with the comment. Comments are
+/// kept, so a later listing shows them.
 async fn add_comment(
     State(inner): State<Arc<Mutex<Inner>>>,
     UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
@@ -945,19 +1078,373 @@ async fn add_comment(
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     let path = format!("/repos/{owner}/{repo}/issues/{number}/comments");
-    write(&inner, "POST", path, &headers, body, |_, auth, body| {
+    let key = repo_key(&owner, &repo);
+    write(&inner, "POST", path, &headers, body, |g, auth, body| {
         if !is_installation_token(auth) {
             return not_app();
         }
-        (
-            StatusCode::CREATED,
-            serde_json::json!({"id": 1, "body": body["body"]}),
-        )
+        if body["body"].as_str().is_none_or(str::is_empty) {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "missing_field", "field": "body"}]}),
+            );
+        }
+        g.app.next_comment_id += 1;
+        let id = g.app.next_comment_id;
+        let comment = serde_json::json!({
+            "id": id,
+            "node_id": format!("IC_{id}"),
+            "url": format!("https://api.github.com/repos/{owner}/{repo}/issues/comments/{id}"),
+            "html_url": format!("https://github.com/{owner}/{repo}/pull/{number}#issuecomment-{id}"),
+            "body": body["body"],
+            "user": {"login": "clawtriage[bot]", "type": "Bot"},
+            "created_at": iso_now(),
+            "updated_at": iso_now(),
+            "author_association": "NONE"
+        });
+        let r = g.repos.entry(key.clone()).or_default();
+        r.comments.entry(number).or_default().push(comment.clone());
+        (StatusCode::CREATED, comment)
     })
 }
 
+/// `GET /repos/{owner}/{repo}/issues/{number}/comments`, oldest first, paginated.
+async fn list_comments(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/issues/{number}/comments");
+    let key = repo_key(&owner, &repo);
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    answer(
+        &inner,
+        format!("{path}?page={page}"),
+        &headers,
+        |g, auth| {
+            let r = visible(g, &key, auth)?;
+            let items: Vec<&Value> = r.comments.get(&number).into_iter().flatten().collect();
+            Ok(paginate(&g.base, &path, "", &items, page, per_page))
+        },
+    )
+    .await
+}
+
+/// The full PR object: the list item plus `merged`.
+fn full_pull(p: &Value) -> Value {
+    let mut v = p.clone();
+    v["merged"] = Value::Bool(!p["merged_at"].is_null());
+    v
+}
+
+/// `GET /repos/{owner}/{repo}/pulls/{number}`.
+async fn get_pull(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/pulls/{number}");
+    let key = repo_key(&owner, &repo);
+    answer(&inner, path, &headers, |g, auth| {
+        let r = visible(g, &key, auth)?;
+        let p = r.pull(number).ok_or(StatusCode::NOT_FOUND)?;
+        Ok((full_pull(p), None))
+    })
+    .await
+}
+
+/// `PATCH /repos/{owner}/{repo}/pulls/{number}`: `state` open | closed (422 otherwise), title,
+/// body.
+async fn update_pull(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/pulls/{number}");
+    let key = repo_key(&owner, &repo);
+    write(&inner, "PATCH", path, &headers, body, |g, auth, body| {
+        if !is_installation_token(auth) {
+            return not_app();
+        }
+        let Some(p) = g.repos.get_mut(&key).and_then(|r| r.pull_mut(number)) else {
+            return not_found_answer();
+        };
+        if let Some(st) = body.get("state") {
+            match st.as_str() {
+                Some("closed") => {
+                    if p["state"] == "open" {
+                        p["closed_at"] = Value::String(iso_now());
+                    }
+                    p["state"] = Value::String("closed".into());
+                }
+                Some("open") => {
+                    p["state"] = Value::String("open".into());
+                    p["closed_at"] = Value::Null;
+                }
+                _ => {
+                    return (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        serde_json::json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "invalid", "field": "state"}]}),
+                    );
+                }
+            }
+        }
+        for f in ["title", "body"] {
+            if let Some(v) = body.get(f) {
+                p[f] = v.clone();
+            }
+        }
+        p["updated_at"] = Value::String(iso_now());
+        (StatusCode::OK, full_pull(p))
+    })
+}
+
+/// An issue as GitHub lists it; PRs carry a `pull_request` key.
+fn pull_as_issue(p: &Value) -> Value {
+    serde_json::json!({
+        "number": p["number"], "title": p["title"], "body": p["body"], "state": p["state"],
+        "labels": p["labels"], "html_url": p["html_url"], "user": p["user"],
+        "created_at": p["created_at"], "updated_at": p["updated_at"],
+        "pull_request": {"url": p["url"], "html_url": p["html_url"]}
+    })
+}
+
+/// `GET /repos/{owner}/{repo}/issues?state=&labels=` (PRs included, as on GitHub), newest first.
+async fn list_issues(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/issues");
+    let key = repo_key(&owner, &repo);
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    let state = q.get("state").cloned().unwrap_or_else(|| "open".into());
+    let labels: Vec<String> = q
+        .get("labels")
+        .map(|l| {
+            l.split(',')
+                .map(|x| x.trim().to_lowercase())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    answer(
+        &inner,
+        format!("{path}?page={page}"),
+        &headers,
+        |g, auth| {
+            let r = visible(g, &key, auth)?;
+            let mut items: Vec<Value> = r
+                .issues
+                .values()
+                .cloned()
+                .chain(r.pulls.iter().map(pull_as_issue))
+                .filter(|i| state == "all" || i["state"] == state.as_str())
+                .filter(|i| {
+                    let have: Vec<String> =
+                        label_names(i).iter().map(|l| l.to_lowercase()).collect();
+                    labels.iter().all(|l| have.contains(l))
+                })
+                .collect();
+            items.sort_by_key(|i| std::cmp::Reverse(i["number"].as_i64().unwrap_or(0)));
+            let extra = format!("state={state}&");
+            let items: Vec<&Value> = items.iter().collect();
+            Ok(paginate(&g.base, &path, &extra, &items, page, per_page))
+        },
+    )
+    .await
+}
+
+/// `POST /repos/{owner}/{repo}/issues`: 201 with the issue (labels created as needed).
+async fn create_issue(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/issues");
+    let key = repo_key(&owner, &repo);
+    write(&inner, "POST", path, &headers, body, |g, auth, body| {
+        if !is_installation_token(auth) {
+            return not_app();
+        }
+        if body["title"].as_str().is_none_or(str::is_empty) {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({"message": "Validation Failed", "errors": [{"resource": "Issue", "code": "missing_field", "field": "title"}]}),
+            );
+        }
+        let Some(r) = g.repos.get_mut(&key) else {
+            return not_found_answer();
+        };
+        let number = r.next_number();
+        let labels: Vec<Value> = body["labels"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| l.as_str().map(label_object))
+            .collect();
+        let issue = serde_json::json!({
+            "number": number,
+            "title": body["title"],
+            "body": body["body"],
+            "state": "open",
+            "labels": labels,
+            "html_url": format!("https://github.com/{owner}/{repo}/issues/{number}"),
+            "user": {"login": "clawtriage[bot]", "type": "Bot"},
+            "created_at": iso_now(),
+            "updated_at": iso_now()
+        });
+        r.issues.insert(number, issue.clone());
+        (StatusCode::CREATED, issue)
+    })
+}
+
+/// `GET /repos/{owner}/{repo}/issues/{number}` (a PR answers as an issue, as on GitHub).
+async fn get_issue(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/issues/{number}");
+    let key = repo_key(&owner, &repo);
+    answer(&inner, path, &headers, |g, auth| {
+        let r = visible(g, &key, auth)?;
+        if let Some(i) = r.issues.get(&number) {
+            return Ok((i.clone(), None));
+        }
+        r.pull(number)
+            .map(|p| (pull_as_issue(p), None))
+            .ok_or(StatusCode::NOT_FOUND)
+    })
+    .await
+}
+
+/// `PATCH /repos/{owner}/{repo}/issues/{number}`: title, body, state.
+async fn update_issue(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, number)): UrlPath<(String, String, i64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/issues/{number}");
+    let key = repo_key(&owner, &repo);
+    write(&inner, "PATCH", path, &headers, body, |g, auth, body| {
+        if !is_installation_token(auth) {
+            return not_app();
+        }
+        let Some(i) = g
+            .repos
+            .get_mut(&key)
+            .and_then(|r| r.issues.get_mut(&number))
+        else {
+            return not_found_answer();
+        };
+        for f in ["title", "body", "state"] {
+            if let Some(v) = body.get(f) {
+                i[f] = v.clone();
+            }
+        }
+        i["updated_at"] = Value::String(iso_now());
+        (StatusCode::OK, i.clone())
+    })
+}
+
+/// `GET /repos/{owner}/{repo}/contents/{path}?ref=`: a file of the default branch, base64 in
+/// lines of 60 characters as GitHub sends it, with an ETag (304 on revalidation).
+async fn get_contents(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    UrlPath((owner, repo, file)): UrlPath<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    use base64::Engine;
+    let path = format!("/repos/{owner}/{repo}/contents/{file}");
+    let key = repo_key(&owner, &repo);
+    answer(&inner, path, &headers, |g, auth| {
+        let r = visible(g, &key, auth)?;
+        let text = r.contents.get(&file).ok_or(StatusCode::NOT_FOUND)?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+        let lines: Vec<String> = encoded
+            .as_bytes()
+            .chunks(60)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        let sha = {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(format!("blob {}\0{text}", text.len()))[..20])
+        };
+        let name = file.rsplit('/').next().unwrap_or(&file).to_string();
+        Ok((
+            serde_json::json!({
+                "type": "file", "encoding": "base64", "size": text.len(), "name": name,
+                "path": file, "content": format!("{}\n", lines.join("\n")), "sha": sha,
+                "url": format!("{}/repos/{owner}/{repo}/contents/{file}", g.base),
+                "html_url": format!("https://github.com/{owner}/{repo}/blob/{}/{file}", r.default_branch),
+                "download_url": format!("https://raw.githubusercontent.com/{owner}/{repo}/{}/{file}", r.default_branch),
+            }),
+            None,
+        ))
+    })
+    .await
+}
+
 impl FakeGithub {
-    /// Writes (POST/PATCH) sent so far.
+    /// Puts a file on a repository's default branch (None removes it).
+    pub fn set_file(&self, owner: &str, repo: &str, path: &str, text: Option<&str>) {
+        self.with(|g| {
+            let r = g.repos.entry(repo_key(owner, repo)).or_default();
+            match text {
+                Some(t) => r.contents.insert(path.to_string(), t.to_string()),
+                None => r.contents.remove(path),
+            };
+        });
+    }
+
+    /// A PR's item as it stands (after closes and label changes).
+    pub fn pull(&self, owner: &str, repo: &str, number: i64) -> Option<Value> {
+        self.with(|g| g.repos.get(&repo_key(owner, repo))?.pull(number).cloned())
+    }
+
+    /// Changes a PR's item (a new head, a close by hand, ...).
+    pub fn edit_pull(&self, owner: &str, repo: &str, number: i64, f: impl FnOnce(&mut Value)) {
+        self.with(|g| {
+            if let Some(p) = g
+                .repos
+                .get_mut(&repo_key(owner, repo))
+                .and_then(|r| r.pull_mut(number))
+            {
+                f(p);
+            }
+        })
+    }
+
+    /// Comments of an issue or PR.
+    pub fn comments(&self, owner: &str, repo: &str, number: i64) -> Vec<Value> {
+        self.with(|g| {
+            g.repos
+                .get(&repo_key(owner, repo))
+                .and_then(|r| r.comments.get(&number).cloned())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Issues that are not PRs.
+    pub fn issues(&self, owner: &str, repo: &str) -> Vec<Value> {
+        self.with(|g| {
+            g.repos
+                .get(&repo_key(owner, repo))
+                .map(|r| r.issues.values().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Writes (POST/PATCH/DELETE) sent so far.
     pub fn writes(&self) -> Vec<Write> {
         self.inner.lock().unwrap().app.writes.clone()
     }

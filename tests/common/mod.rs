@@ -278,6 +278,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Polls `f` every 100 ms until it returns something, failing the test after `within`.
+pub async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > within {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `GET /metrics` with a bearer token: the Prometheus text.
 pub async fn scrape(http: &reqwest::Client, base: &str, token: &str) -> String {
     let r = http
