@@ -14,6 +14,7 @@ pub mod git;
 pub mod github;
 pub mod jobs;
 pub mod metrics;
+pub mod pull;
 pub mod server;
 pub mod state;
 pub mod store;
