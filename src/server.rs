@@ -61,8 +61,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .then(|| crate::git::Mirror::new(&config.data_root, &config.github_git_url));
     Ok(AppState {
         mirror,
-        cache: Arc::new(crate::cache::ResultsCache::new(Duration::from_secs(30))),
-        trigger_limiter: Arc::new(crate::api::ops::trigger_limiter()),
+        cache: Arc::new(crate::cache::ResultsCache::shared(
+            Duration::from_secs(30),
+            queues.connection(),
+            format!("{}:results:generation", config.queue_prefix),
+        )),
+        trigger_limiter: Arc::new(crate::api::ops::trigger_limiter(
+            &queues,
+            &config.queue_prefix,
+        )),
         metrics: Arc::new(crate::metrics::Metrics::new()),
         worker: Arc::from(jobs::worker_name("app")),
         disk: Arc::new(crate::disk::DiskWatch::new(
@@ -102,6 +109,52 @@ async fn prune(state: &AppState) {
         ),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "settling abandoned work failed"),
+    }
+}
+
+/// The name of the housekeeping period `t` falls in: the period's start, e.g.
+/// `2026-11-22T14:00:00Z` for hourly passes.
+pub fn housekeeping_period(t: chrono::DateTime<chrono::Utc>, every: Duration) -> String {
+    let secs = every.as_secs().max(1) as i64;
+    let start = t.timestamp().div_euclid(secs) * secs;
+    chrono::DateTime::from_timestamp(start, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Housekeeping in a worker process: one pass per period (`HOUSEKEEPING_PERIOD_SECS`) across
+/// every worker process sharing the database (the first to claim the period runs it). The first
+/// pass waits a minute after start (or one period, if shorter) so start-up is not slowed.
+async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
+    let every = state.config.housekeeping_period;
+    let first = every.min(Duration::from_secs(60));
+    tokio::select! {
+        _ = tokio::time::sleep(first) => {}
+        _ = stop.wait_for(|v| *v) => return,
+    }
+    let mut tick = tokio::time::interval(
+        (every / 4).clamp(Duration::from_millis(250), Duration::from_secs(30)),
+    );
+    let mut last: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let period = housekeeping_period(chrono::Utc::now(), every);
+        if last.as_ref() == Some(&period) {
+            continue;
+        }
+        match crate::store::housekeeping::claim_period(&state.pool, &period, &state.worker).await {
+            Ok(true) => {
+                tracing::info!(%period, "housekeeping pass");
+                prune(&state).await;
+                last = Some(period);
+            }
+            Ok(false) => last = Some(period),
+            Err(e) => tracing::warn!(error = %e, "housekeeping: cannot claim the period; retrying"),
+        }
     }
 }
 
@@ -172,7 +225,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, mode = ?config.github_mode, "clawtriage listening");
+    tracing::info!(%addr, mode = ?config.github_mode, role = config.role.as_str(), "clawtriage listening");
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
@@ -186,18 +239,20 @@ pub async fn run(
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    // A scheduled scan missed while the appliance was down is queued once now.
-    let catch_up_state = state.clone();
-    tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
+    let role = config.role;
+    if role.runs_workers() {
+        // A scheduled scan missed while the appliance was down is queued once now.
+        let catch_up_state = state.clone();
+        tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
+        tokio::spawn(housekeeping(state.clone(), rx.clone()));
+    }
 
-    // Upkeep: the data disk is measured every 30 s, so a filling volume is logged even when
-    // nobody asks for health (the watch logs only when its state changes); old delivery ids,
-    // finished scans and unused cache entries are pruned a minute after start, then hourly.
+    // The data disk is measured every 30 s, so a filling volume is logged even when nobody asks
+    // for health (the watch logs only when its state changes).
     let upkeep_state = state.clone();
     let mut upkeep_stop = rx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
-        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -206,10 +261,6 @@ pub async fn run(
             if let Err(e) = upkeep_state.disk.check() {
                 tracing::warn!(error = %e, "disk check failed");
             }
-            if ticks % 120 == 2 {
-                prune(&upkeep_state).await;
-            }
-            ticks += 1;
         }
     });
 
@@ -219,9 +270,17 @@ pub async fn run(
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(wait(rx.clone()));
-    let workers = jobs::run_workers(state.clone(), wait(rx.clone()));
     let server = tokio::spawn(async move { server.await });
-    let workers = tokio::spawn(workers);
+    let workers = if role.runs_workers() {
+        tokio::spawn(jobs::run_workers(state.clone(), wait(rx.clone())))
+    } else {
+        // A web process only queues work; the worker processes run it.
+        let stop = wait(rx.clone());
+        tokio::spawn(async move {
+            stop.await;
+            Ok(())
+        })
+    };
 
     // After the signal, everything must be done within the bound (plus a little for closing).
     let bound = config.shutdown_timeout + Duration::from_secs(2);

@@ -254,6 +254,12 @@ async fn api_not_found() -> ApiError {
     ApiError::not_found("no such API route")
 }
 
+async fn worker_not_found() -> ApiError {
+    ApiError::not_found(
+        "this is a worker process (ROLE=worker): it serves only /api/health and /metrics",
+    )
+}
+
 async fn method_not_allowed() -> ApiError {
     ApiError {
         status: StatusCode::METHOD_NOT_ALLOWED,
@@ -328,12 +334,21 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
 
     let x_request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .nest("/api", api)
-        // Outside /api, with GitHub's 25 MB body limit on this route only.
-        .merge(webhooks::routes(cfg.github_mode.uses_app()))
-        .route("/metrics", get(metrics_route))
-        .fallback(dashboard::serve_dashboard)
+    let routes = if cfg.role.serves_api() {
+        Router::new()
+            .nest("/api", api)
+            // Outside /api, with GitHub's 25 MB body limit on this route only.
+            .merge(webhooks::routes(cfg.github_mode.uses_app()))
+            .route("/metrics", get(metrics_route))
+            .fallback(dashboard::serve_dashboard)
+    } else {
+        // A worker process: health for the platform's checks, metrics for the scraper.
+        Router::new()
+            .route("/api/health", get(health::get_health))
+            .route("/metrics", get(metrics_route))
+            .fallback(worker_not_found)
+    };
+    routes
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -61,17 +61,18 @@ fn require_ops(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-/// Per-client limiter of the trigger.
-pub type TriggerLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
-
-/// Trigger calls allowed per client and minute (a burst of this many, refilled evenly).
+/// Trigger calls allowed per client and minute, across every process of the appliance.
 pub const TRIGGER_CALLS_PER_MINUTE: u32 = 10;
 
-/// The limiter the appliance starts with.
-pub fn trigger_limiter() -> TriggerLimiter {
-    let per_minute =
-        std::num::NonZeroU32::new(TRIGGER_CALLS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
-    governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute))
+/// The trigger's limiter: the budget is kept in Redis, so a client gets the same budget however
+/// many web processes its calls are spread over.
+pub fn trigger_limiter(queues: &crate::jobs::Queues, prefix: &str) -> crate::limits::SharedLimiter {
+    crate::limits::SharedLimiter::new(
+        queues.connection(),
+        format!("{prefix}:limit:trigger"),
+        TRIGGER_CALLS_PER_MINUTE,
+        std::time::Duration::from_secs(60),
+    )
 }
 
 /// The client a request comes from: Fly's proxy sets `Fly-Client-IP` (trusted only on Fly,
@@ -89,15 +90,20 @@ fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> std::ne
 
 /// Refuses a client over its trigger budget (checked before the token, so that guessing tokens
 /// is rate limited too).
-fn check_rate(
+async fn check_rate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
 ) -> ApiResult<()> {
     let ip = client_ip(headers, peer);
-    match state.trigger_limiter.check_key(&ip) {
-        Ok(()) => Ok(()),
-        Err(_) => {
+    match state.trigger_limiter.check(&ip.to_string()).await {
+        Ok(crate::limits::Verdict::Allowed) => Ok(()),
+        // Redis is down: the trigger cannot queue anything either and answers 503 itself.
+        Err(e) => {
+            tracing::warn!(error = %e, "ops trigger rate limit not checked: redis unavailable");
+            Ok(())
+        }
+        Ok(crate::limits::Verdict::Limited) => {
             tracing::warn!(client = %ip, "ops trigger rate limit hit");
             Err(ApiError {
                 status: StatusCode::TOO_MANY_REQUESTS,
@@ -122,7 +128,7 @@ pub async fn trigger_public_scan(
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Json<TriggerBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    check_rate(&state, &headers, peer.map(|c| (c.0).0))?;
+    check_rate(&state, &headers, peer.map(|c| (c.0).0)).await?;
     require_ops(&state, &headers)?;
     let Json(body) = body?;
     validate_owner(&body.owner).map_err(ApiError::bad_request)?;

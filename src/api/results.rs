@@ -474,8 +474,8 @@ pub async fn duplicate_sets(
     let Query(q) = query?;
     // Answers are cached until results change (see crate::cache).
     let cache_key = format!("sets:{repo_id}?{}", raw.0.unwrap_or_default());
-    let generation = state.cache.generation();
-    if let Some(body) = state.cache.get(&cache_key) {
+    let (generation, hit) = state.cache.lookup(&cache_key).await;
+    if let Some(body) = hit {
         return Ok(json_bytes(body));
     }
     let limit = check_limit(q.limit, 20, 100)? as usize;
@@ -779,7 +779,7 @@ pub async fn post_feedback(
         },
     )
     .await?;
-    state.cache.bump();
+    state.cache.bump().await;
     tracing::info!(repo_id, target, verdict, actor = %actor, "feedback recorded");
     Ok((StatusCode::CREATED, Json(row)).into_response())
 }

@@ -340,7 +340,7 @@ async fn pull_request(
     drop(c);
     if !stale {
         // Titles, states and set membership may have changed.
-        state.cache.bump();
+        state.cache.bump().await;
     }
 
     let mut enqueued = false;
@@ -447,7 +447,7 @@ async fn installation(
     tx.commit().await.map_err(StoreError::from)?;
     // Back to the pool before queueing scans checks out connections (see `pull_request`).
     drop(c);
-    state.cache.bump();
+    state.cache.bump().await;
     if matches!(ev.action.as_str(), "deleted" | "suspend") {
         state.github.forget_installation_token(id);
     }
@@ -503,7 +503,7 @@ async fn installation_repositories(
     tx.commit().await.map_err(StoreError::from)?;
     // Back to the pool before queueing scans checks out connections (see `pull_request`).
     drop(c);
-    state.cache.bump();
+    state.cache.bump().await;
     let scans = scan_installed(state, delivery, &added).await?;
     tracing::info!(
         delivery,

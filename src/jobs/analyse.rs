@@ -635,7 +635,7 @@ pub async fn analyse_heads(
         }
     }
     if !analysed.is_empty() {
-        state.cache.bump();
+        state.cache.bump().await;
     }
     Ok(report)
 }
