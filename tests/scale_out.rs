@@ -568,3 +568,86 @@ async fn two_processes_migrating_at_once_apply_each_migration_once() {
         (migrations, migrations)
     );
 }
+
+#[tokio::test]
+async fn the_supervisor_starts_no_servers_when_they_are_elsewhere() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    let data_root = tempfile::tempdir().unwrap();
+    let port = common::services::free_port();
+    let out = std::fs::File::create(data_root.path().join("supervisor.log")).unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/start-fly.sh"))
+            .env_remove("FLY_APP_NAME")
+            .env("DATA_ROOT", data_root.path())
+            .env("PORT", port.to_string())
+            .env("HOST", "127.0.0.1")
+            .env("ROLE", "worker")
+            // The defaults name 127.0.0.1:5432 and :6379; these servers are elsewhere.
+            .env("DATABASE_URL", &svc.database_url)
+            .env("REDIS_URL", &svc.redis_url)
+            .env("QUEUE_PREFIX", &svc.queue_prefix)
+            .env("GITHUB_API_URL", gh.url())
+            .env("CLAWTRIAGE_BIN", env!("CARGO_BIN_EXE_clawtriage"))
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    );
+    let log = || std::fs::read_to_string(data_root.path().join("supervisor.log")).unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/api/health")).send().await
+            && r.status() == 200
+        {
+            let b: Value = r.json().await.unwrap();
+            assert_eq!(b["role"], "worker", "{b}");
+            break;
+        }
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "supervisor exited:\n{}",
+            log()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not healthy:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = log();
+    assert!(text.contains("Postgres elsewhere"), "{text}");
+    assert!(text.contains("Redis elsewhere"), "{text}");
+    assert!(!text.contains("Postgres started"), "{text}");
+    assert!(!text.contains("Redis started"), "{text}");
+    for gone in ["postgres", "redis", "run/postgres.pid", "run/redis.pid"] {
+        assert!(!data_root.path().join(gone).exists(), "{gone} exists");
+    }
+    // Migrations ran against the database elsewhere.
+    let c = svc.client().await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(n > 0);
+    // SIGTERM: only the app to stop; a clean exit.
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(45), "{}", log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{}", log());
+}
