@@ -651,3 +651,114 @@ async fn the_supervisor_starts_no_servers_when_they_are_elsewhere() {
     };
     assert!(status.success(), "{}", log());
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A "GitHub" git server (a bare repository with `refs/pull/N/head`) and the matching REST
+/// side, for `n` PRs that each change one file.
+fn git_remote(root: &std::path::Path, n: i64) -> FakeRepo {
+    let work = root.join("work");
+    std::fs::create_dir_all(work.join("src")).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("src/lib.ts"), "export const a = 1;\n").unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "base"]);
+    let bare = root.join("remote/o/r.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let mut repo = FakeRepo {
+        default_branch: "main".into(),
+        ..Default::default()
+    };
+    for i in 1..=n {
+        git(&work, &["checkout", "-q", "-B", &format!("pr{i}"), "main"]);
+        std::fs::write(
+            work.join(format!("src/m{i}.ts")),
+            format!("export function f{i}() {{ return {i}; }}\n"),
+        )
+        .unwrap();
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-q", "-m", &format!("pr {i}")]);
+        let sha = git(&work, &["rev-parse", "HEAD"]);
+        let dest = format!("HEAD:refs/pull/{i}/head");
+        git(&work, &["push", "-q", bare.to_str().unwrap(), &dest]);
+        let (pr, _) = common::fake_github::simple_pr(i, &sha, &format!("pr {i}"), vec![]);
+        repo.pulls.push(pr);
+    }
+    repo
+}
+
+#[tokio::test]
+async fn a_worker_without_the_mirror_fetches_what_its_batches_need() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 12;
+    let svc = Services::new().await;
+    svc.migrate().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("o", "r", git_remote(tmp.path(), n));
+    let git_url = format!("file://{}", tmp.path().join("remote").display());
+    let env = [
+        ("SCAN_BATCH_SIZE", "1"),
+        ("BATCH_CONCURRENCY", "1"),
+        ("MIGRATE_ON_START", "false"),
+        ("GIT_MIRROR", "on"),
+        ("GITHUB_GIT_URL", git_url.as_str()),
+    ];
+    let http = reqwest::Client::new();
+    let web = spawn(
+        &svc,
+        &gh.url(),
+        "web",
+        "web",
+        &[("MIGRATE_ON_START", "false")],
+    );
+    // Two worker machines, each with its own (empty) data disk.
+    let workers = [
+        spawn(&svc, &gh.url(), "worker", "worker-a", &env),
+        spawn(&svc, &gh.url(), "worker", "worker-b", &env),
+    ];
+    let r = http
+        .post(format!("{}/api/ops/public-scan", web.base))
+        .bearer_auth("ops-token-for-tests")
+        .json(&json!({"owner": "o", "repo": "r", "snapshot": "mirrors"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let st = common::wait_scan_at(
+        &http,
+        &web.base,
+        "scan:o/r:mirrors",
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["prsAnalyzed"], n, "{st}");
+    // Every diff came from a mirror: none from the REST files endpoint.
+    assert_eq!(st["sourceMirror"], n, "{st}");
+    assert_eq!(gh.count(|l| l.path.contains("/files")), 0, "{:?}", gh.log());
+    let per = analyses_per_process(&svc).await;
+    assert_eq!(per.len(), 2, "both workers analysed: {per:?}");
+    for w in &workers {
+        let mirror = w.log.parent().unwrap().join("data/repos/o/r.git/HEAD");
+        assert!(mirror.exists(), "no mirror at {}", mirror.display());
+    }
+}

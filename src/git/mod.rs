@@ -2,8 +2,10 @@
 //! the default branch per scan brings every PR head at once, and each head's diff is computed
 //! locally against its merge base — no API call per PR. Uses the `git` command line.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::process::Command;
@@ -41,10 +43,14 @@ pub enum GitError {
 }
 
 /// Mirrors under `<data_root>/repos/<owner>/<repo>.git`, fetched from `<git_url>/<owner>/<repo>.git`.
+/// A mirror is a cache of one machine: a worker process whose mirror lacks heads (a new machine,
+/// or one that did not run the scan) fetches them itself ([`Mirror::ensure`]).
 #[derive(Debug, Clone)]
 pub struct Mirror {
     root: PathBuf,
     git_url: String,
+    /// One fetch at a time per repository in this process (git locks refs while fetching).
+    fetching: Arc<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// Only names that passed GitHub's rules reach here, but be strict anyway: no path tricks.
@@ -67,7 +73,71 @@ impl Mirror {
         Mirror {
             root: data_root.join("repos"),
             git_url: git_url.trim_end_matches('/').to_string(),
+            fetching: Arc::default(),
         }
+    }
+
+    fn fetch_lock(&self, dir: &Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .fetching
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(dir.to_path_buf()).or_default().clone()
+    }
+
+    /// The commits among `shas` that the mirror of `owner/repo` does not have (all of them when
+    /// there is no mirror yet).
+    pub async fn missing(
+        &self,
+        owner: &str,
+        repo: &str,
+        shas: &[&str],
+    ) -> Result<Vec<String>, GitError> {
+        let Some(dir) = self.path(owner, repo).filter(|d| d.join("HEAD").exists()) else {
+            return Ok(shas.iter().map(|s| s.to_string()).collect());
+        };
+        let wanted: Vec<&str> = shas.iter().copied().filter(|s| hex_sha(s)).collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["rev-list", "--no-walk", "--ignore-missing"];
+        args.extend(&wanted);
+        let out = self
+            .git(&dir, &args, Duration::from_secs(60), 1 << 20)
+            .await?;
+        let have = String::from_utf8_lossy(&out);
+        let have: std::collections::HashSet<&str> = have.lines().map(str::trim).collect();
+        Ok(wanted
+            .into_iter()
+            .filter(|s| !have.iter().any(|h| h.starts_with(s)))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Makes sure the mirror has the commits `shas`: fetches (once, however many jobs of this
+    /// process ask at the same time) when it lacks any. Returns whether it fetched.
+    pub async fn ensure(
+        &self,
+        owner: &str,
+        repo: &str,
+        shas: &[&str],
+        branches: &[&str],
+    ) -> Result<bool, GitError> {
+        if self.missing(owner, repo, shas).await?.is_empty() {
+            return Ok(false);
+        }
+        let dir = self.path(owner, repo).ok_or_else(|| GitError::Failed {
+            command: "fetch".into(),
+            stderr: "invalid repository name".into(),
+        })?;
+        let lock = self.fetch_lock(&dir);
+        let _held = lock.lock().await;
+        // Another job may have fetched them while this one waited.
+        if self.missing(owner, repo, shas).await?.is_empty() {
+            return Ok(false);
+        }
+        self.fetch(owner, repo, branches).await?;
+        Ok(true)
     }
 
     /// The bare repository of `owner/repo`.
@@ -119,6 +189,15 @@ impl Mirror {
     /// Creates the mirror if needed and fetches every PR head and the given base branches (the
     /// default branch and any other branch open PRs target).
     pub async fn sync(&self, owner: &str, repo: &str, branches: &[&str]) -> Result<(), GitError> {
+        let lock = self.path(owner, repo).map(|dir| self.fetch_lock(&dir));
+        let _held = match &lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
+        self.fetch(owner, repo, branches).await
+    }
+
+    async fn fetch(&self, owner: &str, repo: &str, branches: &[&str]) -> Result<(), GitError> {
         let dir = self.path(owner, repo).ok_or_else(|| GitError::Failed {
             command: "init".into(),
             stderr: "invalid repository name".into(),

@@ -449,6 +449,28 @@ pub async fn analyse_heads(
     }
     clock.lap("claim");
 
+    // The scan fetched its heads into the mirror of the machine it ran on; a scan batch that
+    // runs on another machine (or after this one was replaced) fetches what its mirror lacks,
+    // once, rather than asking the REST API for every head. Heads still missing then come from
+    // REST as usual.
+    if let Some(m) = &state.mirror
+        && job.starts_with("batch:")
+        && !work.is_empty()
+    {
+        let shas: Vec<&str> = work.iter().map(|(_, h, _)| h.as_str()).collect();
+        let mut bases: Vec<&str> = work.iter().map(|(_, _, pr)| pr.base_ref.as_str()).collect();
+        bases.sort_unstable();
+        bases.dedup();
+        match m.ensure(&repo.owner, &repo.repo, &shas, &bases).await {
+            Ok(true) => tracing::info!(job, "fetched the batch's heads into this machine's mirror"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(job, error = %e, "git mirror fetch failed; using the REST files endpoint")
+            }
+        }
+        clock.lap("mirror");
+    }
+
     // 2. Diffs, a few at a time.
     let stats = CallStats::bounded(MAX_RATE_LIMIT_WAIT);
     let fetched: Vec<_> = futures::stream::iter(work.into_iter().map(|(number, head_sha, pr)| {
