@@ -513,7 +513,7 @@ fn load(dir: &Path) -> common::fake_github::FakeRepo {
 async fn trigger(http: &reqwest::Client, base: &str) {
     let r = http
         .post(format!("{base}/api/ops/public-scan"))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": SNAPSHOT}))
         .send()
         .await

@@ -178,7 +178,7 @@ async fn scan(
     let t = Instant::now();
     let r = http
         .post(format!("{base}/api/ops/public-scan"))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": snapshot}))
         .send()
         .await

@@ -1,7 +1,9 @@
-// ClawTriage dashboard: a hash router over five views (duplicate sets, the triage queue, a
-// pair's evidence, one PR, scans) plus the token form shown when the API answers 401. Plain ES modules, no build.
-// Routes: #/sets?repo=&minScore=&cat=&state=&open=   #/queue?repo=&state=&review=&order=
-//         #/pair?repo=&a=&b=   #/pr?repo=&n=   #/scans
+// ClawTriage dashboard: a hash router over seven views (duplicate sets, the triage queue and
+// search, a pair's evidence, one PR, scans, activity, settings) plus the token form shown when
+// the API answers 401. Plain ES modules, no build.
+// Routes: #/sets?repo=&minScore=&cat=&state=&path=&q=&open=
+//         #/queue?repo=&state=&review=&order=&q=&author=&label=&path=&base=&agent=
+//         #/pair?repo=&a=&b=   #/pr?repo=&n=   #/scans   #/activity?repo=   #/settings?repo=
 
 import { ApiError, api, clearToken, getToken, setToken } from './js/api.js';
 import { h, put, loading, errorBox, empty } from './js/dom.js';
@@ -10,11 +12,16 @@ import { pairView } from './js/pair.js';
 import { prView } from './js/pr.js';
 import { scansView } from './js/scans.js';
 import { queueView } from './js/queue.js';
+import { activityView } from './js/activity.js';
+import { settingsView } from './js/settings.js';
 
 const main = document.getElementById('main');
 const tools = document.getElementById('top-tools');
 
-const VIEWS = { sets: setsView, queue: queueView, pair: pairView, pr: prView, scans: scansView };
+const VIEWS = {
+  sets: setsView, queue: queueView, pair: pairView, pr: prView, scans: scansView,
+  activity: activityView, settings: settingsView,
+};
 
 let current = null; // { abort: AbortController }
 let reposCache = null;

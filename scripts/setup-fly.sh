@@ -156,6 +156,8 @@ required_token() {
         value="$(random_token)"
         generated+=("$name=$value")
     fi
+    # The appliance refuses shorter tokens at start-up; say so before deploying.
+    ((${#value} >= 32)) || ct_die "$name: at least 32 characters (this one has ${#value}); leave it empty to generate one"
     add_secret "$name" "$value"
 }
 

@@ -33,6 +33,10 @@
 #   APP_USER               run the app as this user (root supervisor only; the image
 #                          sets clawtriage); default: the supervisor's own user
 #
+# Postgres, Redis and their tools run with a cleared environment (PATH and the
+# locale only): on Fly every secret of the app is in the supervisor's
+# environment, and only the app needs them.
+#
 # Files under $DATA_ROOT: postgres/ (PGDATA), redis/ (append-only file),
 # postgres-app-password, redis-password (mode 600), run/ (pid files and the
 # Postgres socket; recreated at every start), supervisor.lock.
@@ -50,6 +54,7 @@ FG_NAME=""
 PG_LOG_PID=""      # the prefixers copying Postgres's and Redis's output
 REDIS_LOG_PID=""
 TMP_SOCKET_DIR=""  # set when the Postgres socket lives under /tmp instead
+CHILD_ENV=()       # `env -i ...` for Postgres, Redis and their tools (set below)
 STOPPING=0
 
 log() { printf '[supervisor] %s\n' "$*" >&2; }
@@ -98,7 +103,7 @@ stop_app() {
 stop_postgres() {
     alive "$PG_PID" || return 0
     log "stopping Postgres (pid $PG_PID, fast shutdown)"
-    if ! ct_run_as "$PG_USER" "$PG_BINDIR/pg_ctl" -D "$PGDATA" stop -s -m fast -w -t 20 >&2; then
+    if ! ct_run_as "$PG_USER" "${CHILD_ENV[@]}" "$PG_BINDIR/pg_ctl" -D "$PGDATA" stop -s -m fast -w -t 20 >&2; then
         log "pg_ctl stop failed; sending SIGINT (fast shutdown) to the postmaster"
         kill -INT "$PG_PID" 2>/dev/null || true
     fi
@@ -115,7 +120,7 @@ stop_postgres() {
 stop_redis() {
     alive "$REDIS_PID" || return 0
     log "stopping Redis (pid $REDIS_PID, SHUTDOWN)"
-    if ! REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1; then
+    if ! "${CHILD_ENV[@]}" REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1; then
         # SHUTDOWN closes the connection; redis-cli may report that as an error.
         if alive "$REDIS_PID"; then
             kill -TERM "$REDIS_PID" 2>/dev/null || true
@@ -177,6 +182,13 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 CT_LOG_TAG=supervisor
 # shellcheck source=scripts/lib.sh
 source "$SCRIPT_DIR/lib.sh"
+
+# The environment of Postgres, Redis and their tools: what they need to run, none
+# of the app's secrets (tokens, keys, database and Redis URLs).
+CHILD_ENV=(env -i "PATH=$PATH")
+for var in LANG LC_ALL LC_CTYPE LC_MESSAGES TZ TMPDIR; do
+    if [[ -n "${!var:-}" ]]; then CHILD_ENV+=("$var=${!var}"); fi
+done
 
 if [[ -z "${DATA_ROOT:-}" ]]; then
     if [[ -n "${FLY_APP_NAME:-}" ]]; then DATA_ROOT=/data; else DATA_ROOT=./.data; fi
@@ -427,7 +439,7 @@ start_local_postgres() {
         chmod 700 "$staging"
         ct_is_root && chown "$PG_USER:" "$staging"
         log "initialising a new Postgres cluster in $PGDATA"
-        run_waited initdb "${AS_PG[@]}" "$PG_BINDIR/initdb" -D "$staging" -U "$PG_USER" \
+        run_waited initdb "${AS_PG[@]}" "${CHILD_ENV[@]}" "$PG_BINDIR/initdb" -D "$staging" -U "$PG_USER" \
             --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-instructions >&2 \
             || ct_die "initdb failed (see above)"
         rmdir "$PGDATA" 2>/dev/null || true
@@ -449,7 +461,7 @@ start_local_postgres() {
     fi
 
     open_log_pipe postgres
-    "${AS_PG[@]}" setsid "$PG_BINDIR/postgres" -D "$PGDATA" \
+    "${AS_PG[@]}" "${CHILD_ENV[@]}" setsid "$PG_BINDIR/postgres" -D "$PGDATA" \
         -c listen_addresses=127.0.0.1 \
         -c port="$POSTGRES_PORT" \
         -c unix_socket_directories="$PG_SOCKET_DIR" \
@@ -467,7 +479,7 @@ start_local_redis() {
     REDIS_PASSWORD="$(load_secret "$REDIS_PASSWORD_FILE")"
     # The password goes in on stdin (config file "-") so it never shows in `ps`.
     open_log_pipe redis
-    "${AS_REDIS[@]}" setsid redis-server - \
+    "${AS_REDIS[@]}" "${CHILD_ENV[@]}" setsid redis-server - \
         --daemonize no \
         --bind 127.0.0.1 \
         --port "$REDIS_PORT" \
@@ -490,10 +502,10 @@ REDIS_PASSWORD=""
 ((LOCAL_REDIS)) && start_local_redis
 
 pg_ready() {
-    ct_run_as "$PG_USER" "$PG_BINDIR/pg_isready" -q -h "$PG_SOCKET_DIR" -p "$POSTGRES_PORT" -U "$PG_USER" -d postgres
+    ct_run_as "$PG_USER" "${CHILD_ENV[@]}" "$PG_BINDIR/pg_isready" -q -h "$PG_SOCKET_DIR" -p "$POSTGRES_PORT" -U "$PG_USER" -d postgres
 }
 redis_ready() {
-    [[ "$(REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
+    [[ "$("${CHILD_ENV[@]}" REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
 }
 
 deadline=$((SECONDS + READY_TIMEOUT_SECS))
@@ -522,7 +534,7 @@ if ((LOCAL_PG)); then
     PG_APP_PASSWORD="$(load_secret "$PG_PASSWORD_FILE")"
     # Fed on stdin so the password is not in any argv. Secrets are hex, so the
     # quoting is safe. The password is re-set at every start: the file is the truth.
-    run_waited "role setup" "${AS_PG[@]}" "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+    run_waited "role setup" "${AS_PG[@]}" "${CHILD_ENV[@]}" "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
         -h "$PG_SOCKET_DIR" -p "$POSTGRES_PORT" -U "$PG_USER" -d postgres >/dev/null <<SQL \
         || ct_die "could not create the clawtriage role and database"
 SELECT 'CREATE ROLE clawtriage LOGIN'

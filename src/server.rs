@@ -71,6 +71,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             &config.queue_prefix,
         )),
         metrics: Arc::new(crate::metrics::Metrics::new()),
+        feedback_limiter: Arc::new(crate::api::results::feedback_limiter(
+            &queues,
+            &config.queue_prefix,
+        )),
         worker: Arc::from(jobs::worker_name("app")),
         disk: Arc::new(crate::disk::DiskWatch::new(
             &config.data_root,
@@ -154,6 +158,35 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
             }
             Ok(false) => last = Some(period),
             Err(e) => tracing::warn!(error = %e, "housekeeping: cannot claim the period; retrying"),
+        }
+    }
+}
+
+/// Period of the upkeep loop.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// One pass of the upkeep loop (tick `tick`, one every [`UPKEEP_EVERY`]). Every tick: the data
+/// disk is measured, so a filling volume is logged even when nobody asks for health (the watch
+/// logs only when its state changes). In processes that run workers, every minute in app and
+/// hybrid modes: webhook deliveries whose jobs never reached the queue are queued (pushes are
+/// idempotent, so several worker processes may sweep); every 10 minutes in those modes:
+/// installed repositories get their reconciliation scan once per RECONCILE_HOURS. Retention runs
+/// in [`housekeeping`], once per period across processes. (The per-client limiters keep their
+/// counts in Redis, where they expire by themselves.)
+pub async fn upkeep(state: &AppState, tick: u64) {
+    if let Err(e) = state.disk.check() {
+        tracing::warn!(error = %e, "disk check failed");
+    }
+    if state.config.role.runs_workers() && state.config.github_mode.uses_app() {
+        if tick % 2 == 1
+            && let Err(e) =
+                crate::api::webhooks::requeue_pending(state, crate::api::webhooks::SWEEP_AFTER_SECS)
+                    .await
+        {
+            tracing::warn!(error = %e.message, "pending webhook deliveries not queued yet");
+        }
+        if tick % 20 == 3 {
+            jobs::cron::reconcile(state, chrono::Utc::now()).await;
         }
     }
 }
@@ -247,22 +280,33 @@ pub async fn run(
         tokio::spawn(housekeeping(state.clone(), rx.clone()));
     }
 
-    // The data disk is measured every 30 s, so a filling volume is logged even when nobody asks
-    // for health (the watch logs only when its state changes).
+    if config.github_mode.uses_app() && config.github_allowed_accounts.is_empty() {
+        tracing::warn!(
+            "GITHUB_ALLOWED_ACCOUNTS is not set: whoever installs the GitHub App gets their repositories mirrored and scanned; list the accounts to serve"
+        );
+    }
+
+    // Upkeep (see `upkeep`).
     let upkeep_state = state.clone();
     let mut upkeep_stop = rx.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut tick = tokio::time::interval(UPKEEP_EVERY);
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = upkeep_stop.wait_for(|v| *v) => break,
             }
-            if let Err(e) = upkeep_state.disk.check() {
-                tracing::warn!(error = %e, "disk check failed");
-            }
+            upkeep(&upkeep_state, ticks).await;
+            ticks += 1;
         }
     });
+
+    // Duplicate-set refreshes, digests on their schedule, settings re-reads (the work itself
+    // runs on the workflow queue): queued by the processes that run workers.
+    if role.runs_workers() {
+        tokio::spawn(jobs::workflow::upkeep(state.clone(), wait(rx.clone())));
+    }
 
     let app = crate::api::router(state.clone());
     let server = axum::serve(

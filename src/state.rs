@@ -34,7 +34,9 @@ pub struct AppState {
     /// This process's name in the work it records (`app-{host}-{pid}-{random}`).
     pub worker: Arc<str>,
     /// Per-client rate limit of the ops trigger.
-    pub trigger_limiter: Arc<crate::limits::SharedLimiter>,
+    pub trigger_limiter: Arc<crate::api::ClientLimiter>,
+    /// Per-client rate limit of feedback writes.
+    pub feedback_limiter: Arc<crate::api::ClientLimiter>,
 }
 
 impl AppState {

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clawtriage::config::Settings;
 use common::fake_github::FakeRepo;
-use common::{App, FakeGithub, Services, settings};
+use common::{App, FakeGithub, Services, settings, wait_for};
 use serde_json::{Value, json};
 
 const SECRET: &str = "webhook-secret-for-tests";
@@ -119,19 +119,6 @@ fn fake_repo(files: &[(i64, Vec<Value>)]) -> FakeRepo {
     repo
 }
 
-async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if start.elapsed() > within {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// How many rows of the index PR `number` has under `key` (0 or 1).
 async fn index_key_count(c: &tokio_postgres::Client, number: i64, key: &str) -> i64 {
     c.query_one(
@@ -141,6 +128,16 @@ async fn index_key_count(c: &tokio_postgres::Client, number: i64, key: &str) -> 
     .await
     .unwrap()
     .get(0)
+}
+
+/// The first column of a query's rows, as text.
+async fn texts(c: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    c.query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 async fn wait_analysed(c: &tokio_postgres::Client, number: i64, head: &str) {
@@ -344,7 +341,7 @@ async fn signatures_are_checked_before_parsing_and_the_body_limit_is_the_routes_
     let r = app
         .http
         .post(app.url("/api/ops/public-scan"))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .header("content-type", "application/json")
         .body(format!(
             r#"{{"owner":"o","repo":"r","snapshot":"{}"}}"#,
@@ -1043,7 +1040,7 @@ async fn installation_events_attach_and_deactivate_repositories() {
 }
 
 #[tokio::test]
-async fn a_delivery_whose_job_was_not_queued_is_processed_when_redelivered() {
+async fn a_delivery_whose_jobs_were_not_queued_is_queued_by_the_sweeper_or_a_redelivery() {
     let svc = Services::new().await;
     let gh = FakeGithub::start().await;
     gh.add_repo(
@@ -1062,8 +1059,7 @@ async fn a_delivery_whose_job_was_not_queued_is_processed_when_redelivered() {
     redis.stop();
     let (s, b) = deliver(&app, "pull_request", "r-1", &ev).await;
     assert_eq!(s, 503, "{b}");
-    // Installing while Redis is down: the install scan cannot be queued, so the delivery is
-    // forgotten too (its repository change is kept and re-applied idempotently).
+    // Installing while Redis is down: the install scan cannot be queued either.
     let (s, b) = deliver(
         &app,
         "installation",
@@ -1072,35 +1068,67 @@ async fn a_delivery_whose_job_was_not_queued_is_processed_when_redelivered() {
     )
     .await;
     assert_eq!(s, 503, "{b}");
-    let n: i64 = c
+    // GitHub does not redeliver by itself: both stay `pending` with the jobs they call for.
+    let rows = c
+        .query(
+            "SELECT delivery_id, outcome, jobs FROM webhook_deliveries
+             WHERE delivery_id IN ('r-1', 'r-i') ORDER BY delivery_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "kept, not forgotten");
+    for r in &rows {
+        assert_eq!(r.get::<_, String>(1), "pending");
+    }
+    let pr_jobs: Value = rows[0].get(2);
+    assert_eq!(pr_jobs["analyse"][0]["headSha"], json!(head), "{pr_jobs}");
+    let scan_jobs: Value = rows[1].get(2);
+    assert_eq!(scan_jobs["scans"][0]["repo"], "Hello-World", "{scan_jobs}");
+    // While Redis is down the sweeper queues nothing and keeps them.
+    assert!(
+        clawtriage::api::webhooks::requeue_pending(&app.state, 0)
+            .await
+            .is_err()
+    );
+    redis.restart();
+    let queued = wait_for("Redis back", Duration::from_secs(30), async || {
+        clawtriage::api::webhooks::requeue_pending(&app.state, 0)
+            .await
+            .ok()
+    })
+    .await;
+    assert_eq!(queued, 2);
+    wait_analysed(&c, 70, &head).await;
+    let outcomes = texts(
+        &c,
+        "SELECT outcome || ':' || (jobs IS NULL)::text FROM webhook_deliveries
+         WHERE delivery_id IN ('r-1', 'r-i') ORDER BY delivery_id",
+    )
+    .await;
+    assert_eq!(outcomes, ["queued:true", "done:true"]);
+    let scan: i64 = c
         .query_one(
-            "SELECT count(*) FROM webhook_deliveries WHERE delivery_id IN ('r-1', 'r-i')",
+            "SELECT count(*) FROM scan_jobs WHERE job_id = 'scan:codertocat/hello-world:installed-r-i'",
             &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 0, "forgotten, so that the redelivery counts");
-    redis.restart();
-    let (s, b) = wait_for("Redis back", Duration::from_secs(30), async || {
-        let (s, b) = deliver(&app, "pull_request", "r-1", &ev).await;
-        (s != 503).then_some((s, b))
-    })
-    .await;
-    assert_eq!((s, &b["enqueued"]), (202, &json!(true)), "{b}");
-    let (s, b) = deliver(
-        &app,
-        "installation",
-        "r-i",
-        &payload("installation.created.1.json"),
-    )
-    .await;
+    assert_eq!(scan, 1, "the install scan was queued");
     assert_eq!(
-        (s, &b["scansQueued"]),
-        (200, &json!(["scan:codertocat/hello-world:installed-r-i"])),
-        "the redelivery queues the install scan: {b}"
+        clawtriage::api::webhooks::requeue_pending(&app.state, 0)
+            .await
+            .unwrap(),
+        0,
+        "nothing left"
     );
-    // A delivery left `pending` (the process died between commit and push) is processed again.
+    // A redelivery of a processed delivery changes nothing.
+    let (s, b) = deliver(&app, "pull_request", "r-1", &ev).await;
+    assert_eq!((s, &b["duplicate"]), (200, &json!(true)), "{b}");
+
+    // A delivery left `pending` (the process died between commit and push) is processed again
+    // when GitHub redelivers it.
     c.execute(
         "INSERT INTO webhook_deliveries (delivery_id, event, outcome) VALUES ('r-2', 'pull_request', 'pending')",
         &[],
@@ -1128,6 +1156,325 @@ async fn a_delivery_whose_job_was_not_queued_is_processed_when_redelivered() {
     assert_eq!(outcome, "queued");
     let (s, b) = deliver(&app, "pull_request", "r-2", &ev2).await;
     assert_eq!((s, &b["duplicate"]), (200, &json!(true)), "{b}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn installed_repositories_get_one_reconciliation_scan_per_period() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo(OWNER, REPO, fake_repo(&[]));
+    let mut s = app_settings(&svc, &gh, "app");
+    s.scan_on_install = Some("off".into());
+    let app = App::start(s).await;
+    let (st, b) = deliver(
+        &app,
+        "installation",
+        "rc-1",
+        &payload("installation.created.1.json"),
+    )
+    .await;
+    assert_eq!((st, &b["scansQueued"]), (200, &json!([])), "{b}");
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-22T14:37:12Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let queued = clawtriage::jobs::cron::reconcile(&app.state, t).await;
+    assert_eq!(
+        queued,
+        ["scan:codertocat/hello-world:reconcile-20261122T12"],
+        "one scan of the installed repository"
+    );
+    let st = app.wait_scan(&queued[0], Duration::from_secs(60)).await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["trigger"], "reconcile", "{st}");
+    // Later in the same period: nothing more; the next period: one more.
+    let later = t + chrono::Duration::hours(3);
+    assert!(
+        clawtriage::jobs::cron::reconcile(&app.state, later)
+            .await
+            .is_empty()
+    );
+    let next = t + chrono::Duration::hours(6);
+    assert_eq!(
+        clawtriage::jobs::cron::reconcile(&app.state, next)
+            .await
+            .len(),
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn installations_and_pr_events_of_accounts_not_allowed_are_skipped() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo(OWNER, REPO, fake_repo(&[]));
+    let mut s = app_settings(&svc, &gh, "app");
+    s.github_allowed_accounts = "our-org".into();
+    let app = App::start(s).await;
+    let c = svc.client().await;
+    // A stranger installs the (public) App: nothing is attached, mirrored or scanned.
+    let (st, b) = deliver(
+        &app,
+        "installation",
+        "al-1",
+        &payload("installation.created.1.json"),
+    )
+    .await;
+    assert_eq!((st, &b["skipped"]), (202, &json!(true)), "{b}");
+    let (st, b) = deliver(
+        &app,
+        "installation_repositories",
+        "al-2",
+        &payload("installation_repositories.added.1.json"),
+    )
+    .await;
+    assert_eq!((st, &b["skipped"]), (202, &json!(true)), "{b}");
+    let ev = pr_event(
+        "opened",
+        5,
+        &"5".repeat(40),
+        "2026-06-01T10:00:00Z",
+        "Stranger",
+    );
+    let (st, b) = deliver(&app, "pull_request", "al-3", &ev).await;
+    assert_eq!((st, &b["skipped"]), (202, &json!(true)), "{b}");
+    for table in [
+        "repositories",
+        "pull_requests",
+        "scan_jobs",
+        "webhook_deliveries",
+    ] {
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table} untouched");
+    }
+    app.stop().await;
+
+    // The same events from an allowed account are served.
+    let mut s = app_settings(&svc, &gh, "app");
+    s.github_allowed_accounts = format!("our-org, {OWNER}");
+    let app = App::start(s).await;
+    let (st, b) = deliver(
+        &app,
+        "installation",
+        "al-4",
+        &payload("installation.created.1.json"),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["scansQueued"].as_array().map(Vec::len), Some(1), "{b}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_captured_delivery_replayed_under_fresh_ids_changes_nothing() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo(OWNER, REPO, fake_repo(&[]));
+    let app = App::start(app_settings(&svc, &gh, "app")).await;
+    let c = svc.client().await;
+    let install = payload("installation.created.1.json");
+    let (st, b) = deliver(&app, "installation", "cap-1", &install).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["scansQueued"].as_array().map(Vec::len), Some(1), "{b}");
+    // The signed body, captured and sent again under fresh delivery ids (which are unsigned).
+    for id in ["cap-2", "cap-3"] {
+        let (st, b) = deliver(&app, "installation", id, &install).await;
+        assert_eq!(
+            (st, &b["duplicate"], &b["replay"]),
+            (200, &json!(true), &json!(true)),
+            "{b}"
+        );
+    }
+    let ev = pr_event(
+        "opened",
+        9,
+        &"9".repeat(40),
+        "2026-06-01T10:00:00Z",
+        "Replayed",
+    );
+    let (st, b) = deliver(&app, "pull_request", "cap-4", &ev).await;
+    assert_eq!((st, &b["enqueued"]), (202, &json!(true)), "{b}");
+    let (st, b) = deliver(&app, "pull_request", "cap-5", &ev).await;
+    assert_eq!((st, &b["replay"]), (200, &json!(true)), "{b}");
+    // GitHub's own redelivery keeps the id: still a plain duplicate.
+    let (st, b) = deliver(&app, "pull_request", "cap-4", &ev).await;
+    assert_eq!(
+        (st, &b["duplicate"], &b["replay"]),
+        (200, &json!(true), &json!(false)),
+        "{b}"
+    );
+    let scans: i64 = c
+        .query_one("SELECT count(*) FROM scan_jobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(scans, 1, "one install scan, not three");
+    let ids = texts(
+        &c,
+        "SELECT delivery_id FROM webhook_deliveries ORDER BY delivery_id",
+    )
+    .await;
+    assert_eq!(ids, ["cap-1", "cap-4"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_bodies_are_bounded_in_size_and_in_number_before_the_signature_is_checked() {
+    use clawtriage::api::webhooks::{MAX_PAYLOAD_BYTES, MAX_UNVERIFIED_BODIES};
+    use tokio::io::AsyncWriteExt;
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    let app = App::start(app_settings(&svc, &gh, "app")).await;
+    // What GitHub sends is far below 25 MB: a signed 6 MiB body is refused, by its declared
+    // length, before it is read.
+    let mut big = payload("ping.1.json");
+    big["padding"] = json!("x".repeat(6 << 20));
+    let (st, b) = deliver(&app, "ping", "b-big", &big).await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{b}"
+    );
+    // ...and so is a stream without a length that runs past the limit.
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    s.write_all(
+        b"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nx-github-event: ping\r\n\
+          x-github-delivery: b-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..7 {
+        // The server may answer and close before the last chunk: stop writing then.
+        if s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .is_err()
+            || s.write_all(&chunk).await.is_err()
+            || s.write_all(b"\r\n").await.is_err()
+        {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut answer = vec![0u8; 64];
+    let n = tokio::io::AsyncReadExt::read(&mut s, &mut answer)
+        .await
+        .unwrap_or(0);
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    const { assert!(MAX_PAYLOAD_BYTES < 6 << 20) };
+
+    // Strangers holding every body slot with bodies that never finish...
+    let mut stalled = Vec::new();
+    for _ in 0..MAX_UNVERIFIED_BODIES {
+        let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        s.write_all(
+            b"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+              x-github-event: ping\r\nx-github-delivery: slow\r\ncontent-length: 1000000\r\n\r\n{\"zen\":",
+        )
+        .await
+        .unwrap();
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...make the next delivery wait at most a second, then shed it: 503 with Retry-After.
+    let bytes = serde_json::to_vec(&payload("ping.1.json")).unwrap();
+    let r = app
+        .http
+        .post(app.url("/webhooks/github"))
+        .header("content-type", "application/json")
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "b-shed")
+        .header("x-hub-signature-256", common::sign_webhook(SECRET, &bytes))
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "busy", "{b}");
+    // Once they go, deliveries are read again.
+    drop(stalled);
+    let (st, b) = wait_for("free body slots", Duration::from_secs(10), async || {
+        let (st, b) = deliver(&app, "ping", "b-after", &payload("ping.1.json")).await;
+        (st != 503).then_some((st, b))
+    })
+    .await;
+    assert_eq!((st, &b["pong"]), (200, &json!(true)), "{b}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_private_repository_is_listed_page_by_page_with_its_installation_token() {
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    // 250 open PRs (three pages); PR 1 has 150 files (two pages).
+    let mut repo = common::fake_github::synthetic_repo(250);
+    repo.private = true;
+    let many: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"filename": format!("src/many/f{i}.ts"), "status": "added", "additions": 1,
+                "deletions": 0, "changes": 1, "patch": format!("@@ -0,0 +1 @@\n+export const v{i} = {i};")})
+        })
+        .collect();
+    repo.files.insert(1, many);
+    gh.add_repo(OWNER, REPO, repo);
+    let app = App::start(app_settings(&svc, &gh, "app")).await;
+    let (st, b) = deliver(
+        &app,
+        "installation",
+        "pv-1",
+        &payload("installation.created.1.json"),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    let scan = b["scansQueued"][0].as_str().unwrap().to_string();
+    let st = app.wait_scan(&scan, Duration::from_secs(120)).await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["prsListed"], 250, "{st}");
+    let c = svc.client().await;
+    wait_analysed(&c, 1, &format!("{:040x}", 1)).await;
+    let files: i64 = c
+        .query_one("SELECT count(*) FROM pr_files WHERE number = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(files, 150, "both pages of files");
+    // GitHub's next links name the repository by id; every page carried the token.
+    let log = gh.log();
+    let list_pages = log
+        .iter()
+        .filter(|l| l.path.starts_with(&format!("/repos/{OWNER}/{REPO}/pulls?")))
+        .count();
+    assert_eq!(list_pages, 3, "{:?}", &log[..log.len().min(5)]);
+    let file_pages = log
+        .iter()
+        .filter(|l| {
+            l.path
+                .starts_with(&format!("/repos/{OWNER}/{REPO}/pulls/1/files?"))
+        })
+        .count();
+    assert_eq!(file_pages, 2);
+    let refused: Vec<_> = log.iter().filter(|l| l.status == 404).collect();
+    assert!(
+        refused.is_empty(),
+        "requests without the token: {refused:?}"
+    );
+    let without: Vec<_> = log
+        .iter()
+        .filter(|l| {
+            !l.auth
+                .as_deref()
+                .is_some_and(|a| a.starts_with("Bearer ghs_"))
+        })
+        .collect();
+    assert!(without.is_empty(), "{without:?}");
     app.stop().await;
 }
 

@@ -177,7 +177,7 @@ async fn two_processes_share_a_scan_and_analyse_each_head_once() {
         .collect();
     let r = http
         .post(format!("{}/api/ops/public-scan", bases[0]))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": "two"}))
         .send()
         .await

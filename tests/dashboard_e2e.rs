@@ -1,8 +1,11 @@
 //! The dashboard in a real browser: the appliance runs in-process (real Postgres and Redis, a
-//! fake GitHub serving the committed dataset slice, a dashboard token set), then
+//! fake GitHub serving the committed dataset slice, a dashboard token set, hybrid mode with the
+//! App installed on the repository and `.github/clawtriage.toml` allowing writes), then
 //! `dashboard/tests/e2e.mjs` drives Debian's Chromium through playwright-core: the 401 and the
 //! token entry, the sets view, a set's evidence, feedback applied and still there after a
-//! reload, no horizontal scrolling at 390 px, and screenshots at desktop and phone widths.
+//! reload, search and filters kept in the URL, planning and applying "close duplicates" (checked
+//! here against the fake GitHub's state afterwards), the activity and settings views, no
+//! horizontal scrolling at 390 px, and screenshots at desktop and phone widths.
 //!
 //! Needs `node`, `dashboard/node_modules/playwright-core` (`npm ci --prefix dashboard`) and
 //! `/usr/bin/chromium`. Without them the test prints `SKIPPED: <reason>` and passes, except when
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 use common::{App, FakeGithub, Services, settings};
 use serde_json::json;
 
-const TOKEN: &str = "dash-e2e-token";
+const TOKEN: &str = "dash-e2e-token-0123456789abcdef0123456789";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn missing_tools(root: &Path) -> Option<String> {
@@ -61,9 +64,45 @@ async fn the_dashboard_works_in_a_real_browser() {
     let svc = Services::new().await;
     let gh = FakeGithub::start().await;
     gh.add_repo("bench", "playwright", common::fixture_repo(None));
+    gh.set_file(
+        "bench",
+        "playwright",
+        ".github/clawtriage.toml",
+        Some("[actions]\nclose_duplicates = true\nlabels = true\n"),
+    );
+    // A second repository whose settings file has a problem, for the settings view.
+    let mut broken = common::fake_github::FakeRepo {
+        default_branch: "main".into(),
+        ..Default::default()
+    };
+    for n in [1, 2] {
+        let (pr, files) = common::fake_github::simple_pr(
+            n,
+            &format!("abc{n}"),
+            "Retry flaky requests",
+            vec![
+                json!({"filename": "src/retry.ts", "status": "added", "additions": 3, "deletions": 0,
+                "patch": "@@ -0,0 +1,3 @@\n+export function retry(times: number) {\n+  return backoff(times * 2, 'exponential');\n+}\n"}),
+            ],
+        );
+        broken.pulls.push(pr);
+        broken.files.insert(n, files);
+    }
+    gh.add_repo("o", "r", broken);
+    gh.set_file(
+        "o",
+        "r",
+        ".github/clawtriage.toml",
+        Some("# ClawTriage settings\n[actions]\nclose_duplicates = \"yes\"\nlabel = true\n"),
+    );
     let mut s = settings(&svc, &gh.url());
     s.dashboard_token = Some(TOKEN.into());
     s.dashboard_auth_mode = "required".into();
+    s.github_mode = "hybrid".into();
+    s.github_app_id = Some("4242".into());
+    s.github_private_key_pem =
+        Some(std::fs::read_to_string(root.join("tests/fixtures/app/test-app-key.pem")).unwrap());
+    s.github_webhook_secret = Some("webhook-secret-for-tests".into());
     let app = App::start(s).await;
     let (status, body) = app
         .trigger(json!({"owner": "bench", "repo": "playwright", "snapshot": "dashboard-e2e"}))
@@ -76,6 +115,23 @@ async fn the_dashboard_works_in_a_real_browser() {
         )
         .await;
     assert_eq!(scan["state"], "done", "{scan}");
+    let (status, body) = app
+        .trigger(json!({"owner": "o", "repo": "r", "snapshot": "dashboard-e2e"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let scan = app
+        .wait_scan("scan:o/r:dashboard-e2e", Duration::from_secs(60))
+        .await;
+    assert_eq!(scan["state"], "done", "{scan}");
+    // The App is installed on the repository (as the `installation` webhook would record it).
+    svc.client()
+        .await
+        .execute(
+            "UPDATE repositories SET installation_id = 5 WHERE owner = 'bench'",
+            &[],
+        )
+        .await
+        .unwrap();
 
     // The API really wants the token, so the browser meets the 401 first.
     let r = app.http.get(app.url("/api/repos")).send().await.unwrap();
@@ -111,7 +167,7 @@ async fn the_dashboard_works_in_a_real_browser() {
         .arg(&shots)
         .env("CHROMIUM_PATH", CHROMIUM)
         // Lets the script start a second scan and watch it live on the scans view.
-        .env("OPS_TOKEN", "ops-token-for-tests")
+        .env("OPS_TOKEN", "ops-token-for-tests-0123456789abcdef")
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -129,5 +185,31 @@ async fn the_dashboard_works_in_a_real_browser() {
         shots.display()
     );
     assert!(status.success(), "dashboard/tests/e2e.mjs failed: {status}");
+    // What the browser applied really reached GitHub: closed PRs, each with its marked comment.
+    let closes: Vec<_> = gh
+        .writes()
+        .into_iter()
+        .filter(|w| w.method == "PATCH" && w.path.starts_with("/repos/bench/playwright/pulls/"))
+        .collect();
+    assert!(
+        !closes.is_empty(),
+        "the plan applied in the browser closed no PR"
+    );
+    for w in &closes {
+        assert_eq!(w.status, 200, "{w:?}");
+        let n: i64 = w.path.rsplit('/').next().unwrap().parse().unwrap();
+        assert_eq!(
+            gh.pull("bench", "playwright", n).unwrap()["state"],
+            "closed"
+        );
+        let comments = gh.comments("bench", "playwright", n);
+        assert_eq!(comments.len(), 1, "#{n}");
+        assert!(
+            comments[0]["body"]
+                .as_str()
+                .unwrap()
+                .contains("<!-- clawtriage:action close-duplicate")
+        );
+    }
     app.stop().await;
 }

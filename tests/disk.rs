@@ -82,7 +82,7 @@ fn spawn(svc: &Services, gh: &str, port: u16, data_root: &Path, log: &Path) -> K
         .env("DATA_ROOT", data_root)
         .env("DISK_MIN_FREE_MB", "16")
         .env("GIT_MIRROR", "off")
-        .env("DASHBOARD_TOKEN", "dash-token-for-tests")
+        .env("DASHBOARD_TOKEN", "dash-token-for-tests-0123456789abcdef")
         .env("PUBLIC_SCAN_ALLOWED_REPOS", "o/r")
         .env("RUST_LOG", "info")
         .stdout(log.try_clone().unwrap())
@@ -92,15 +92,21 @@ fn spawn(svc: &Services, gh: &str, port: u16, data_root: &Path, log: &Path) -> K
         .expect("spawn clawtriage")
 }
 
+/// Health as the operator sees it (with the dashboard token: path and sizes included).
 async fn health(http: &reqwest::Client, base: &str) -> (u16, Value) {
-    let r = http.get(format!("{base}/api/health")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/api/health"))
+        .bearer_auth("dash-token-for-tests-0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
 async fn trigger(http: &reqwest::Client, base: &str, snapshot: &str) -> (u16, Value) {
     let r = http
         .post(format!("{base}/api/ops/public-scan"))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "o", "repo": "r", "snapshot": snapshot}))
         .send()
         .await
@@ -205,7 +211,7 @@ async fn a_full_data_disk_is_reported_refused_and_survived_without_damage() {
     // Reads go on: maintainers can still look at what was found.
     let r = http
         .get(format!("{base}/api/repos"))
-        .bearer_auth("dash-token-for-tests")
+        .bearer_auth("dash-token-for-tests-0123456789abcdef")
         .send()
         .await
         .unwrap();

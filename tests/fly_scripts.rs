@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const OPS_SECRET: &str = "secret-xyz";
+const OPS_SECRET: &str = "secret-xyz-0123456789abcdef0123456789";
 const GITHUB_SECRET: &str = "ghp_fake_secret_9876";
 const PEM_SECRET_LINE: &str = "MIIEfakePemSecretLine0123456789";
 

@@ -4,37 +4,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use common::fake_github::{FakeRepo, simple_pr};
-use common::{App, FakeGithub, Services, settings};
+use common::fake_github::{FakeRepo, simple_pr, synthetic_repo};
+use common::{App, FakeGithub, Services, git, settings};
 use serde_json::{Value, json};
-
-fn synthetic_repo(n: i64) -> FakeRepo {
-    let mut repo = FakeRepo {
-        default_branch: "main".into(),
-        ..Default::default()
-    };
-    for i in 1..=n {
-        let patch = format!(
-            "@@ -1,3 +1,4 @@\n import {{ thing }} from './thing';\n+export function feature{i}(x: number) {{ return thing(x) * {i}; }}\n const a = 1;\n const b = 2;\n"
-        );
-        let (pr, files) = simple_pr(
-            i,
-            &format!("{i:040x}"),
-            &format!("feature {i}"),
-            vec![
-                json!({"filename": format!("src/feature{i}.ts"), "status": "modified",
-                "additions": 1, "deletions": 0, "changes": 1, "patch": patch}),
-            ],
-        );
-        repo.files.insert(i, files);
-        repo.pulls.push(pr);
-    }
-    repo
-}
 
 async fn post(app: &App, token: Option<&str>, body: String) -> (u16, Value) {
     let mut req = app
@@ -56,7 +30,7 @@ async fn the_trigger_answers_the_auth_matrix_with_exact_codes() {
     let gh = FakeGithub::start().await;
     let app = App::start(settings(&svc, &gh.url())).await;
     let ok = r#"{"owner":"o","repo":"r","snapshot":"m1"}"#.to_string();
-    let t = Some("ops-token-for-tests");
+    let t = Some("ops-token-for-tests-0123456789abcdef");
 
     let (s, b) = post(&app, None, ok.clone()).await;
     assert_eq!(
@@ -314,25 +288,6 @@ async fn the_cap_lists_only_the_newest_and_closed_prs_leave_the_open_list() {
     app.stop().await;
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[tokio::test]
 async fn heads_come_from_the_local_git_mirror_with_one_api_call_per_list_page() {
     // A "GitHub" git server: a bare repo with refs/pull/N/head, made here.
@@ -429,7 +384,7 @@ async fn the_trigger_is_rate_limited_per_client_before_the_token_is_checked() {
         let token = if i % 2 == 0 {
             "wrong"
         } else {
-            "ops-token-for-tests"
+            "ops-token-for-tests-0123456789abcdef"
         };
         let (s, b) = post(
             &app,

@@ -232,7 +232,7 @@ async fn queue_depth_and_age_are_read_from_redis() {
         .unwrap();
     let stats = q.stats().await.unwrap();
     let names: Vec<&str> = stats.iter().map(|s| s.name).collect();
-    assert_eq!(names, ["scan", "batch", "analyse", "check"]);
+    assert_eq!(names, ["scan", "batch", "analyse", "check", "workflow"]);
     assert!(
         stats
             .iter()

@@ -409,11 +409,20 @@ async fn every_auth_mode_is_enforced() {
     // required: always needs the token.
     let mut s = settings(&svc, &gh.url());
     s.dashboard_auth_mode = "required".into();
-    s.dashboard_token = Some("dash-secret".into());
+    s.dashboard_token = Some("dash-secret-0123456789abcdef0123456789".into());
     let app = App::start(s).await;
     assert_eq!(get(&app, "/api/repos", None).await.0, 401);
     assert_eq!(get(&app, "/api/repos", Some("wrong")).await.0, 401);
-    assert_eq!(get(&app, "/api/repos", Some("dash-secret")).await.0, 200);
+    assert_eq!(
+        get(
+            &app,
+            "/api/repos",
+            Some("dash-secret-0123456789abcdef0123456789")
+        )
+        .await
+        .0,
+        200
+    );
     assert_eq!(
         get(&app, "/api/health", None).await.0,
         200,
@@ -422,10 +431,19 @@ async fn every_auth_mode_is_enforced() {
     app.stop().await;
     // auto with a token behaves like required; auto without one is open.
     let mut s = settings(&svc, &gh.url());
-    s.dashboard_token = Some("dash-secret".into());
+    s.dashboard_token = Some("dash-secret-0123456789abcdef0123456789".into());
     let app = App::start(s).await;
     assert_eq!(get(&app, "/api/repos", None).await.0, 401);
-    assert_eq!(get(&app, "/api/repos", Some("dash-secret")).await.0, 200);
+    assert_eq!(
+        get(
+            &app,
+            "/api/repos",
+            Some("dash-secret-0123456789abcdef0123456789")
+        )
+        .await
+        .0,
+        200
+    );
     app.stop().await;
     let app = App::start(settings(&svc, &gh.url())).await;
     assert_eq!(get(&app, "/api/repos", None).await.0, 200);
@@ -433,7 +451,7 @@ async fn every_auth_mode_is_enforced() {
     // disabled: open even with a token configured.
     let mut s = settings(&svc, &gh.url());
     s.dashboard_auth_mode = "disabled".into();
-    s.dashboard_token = Some("dash-secret".into());
+    s.dashboard_token = Some("dash-secret-0123456789abcdef0123456789".into());
     let app = App::start(s).await;
     assert_eq!(get(&app, "/api/repos", None).await.0, 200);
     app.stop().await;
@@ -468,6 +486,15 @@ async fn the_openapi_description_lists_every_route_and_every_route_answers() {
         ("/repos/{repo_id}/duplicate-sets", "get"),
         ("/repos/{repo_id}/feedback", "get"),
         ("/repos/{repo_id}/feedback", "post"),
+        ("/repos/{repo_id}/prs", "get"),
+        ("/repos/{repo_id}/duplicate-sets/{set_id}", "get"),
+        ("/repos/{repo_id}/settings", "get"),
+        ("/repos/{repo_id}/settings/reload", "post"),
+        ("/repos/{repo_id}/plans", "post"),
+        ("/repos/{repo_id}/plans/{plan_id}", "get"),
+        ("/repos/{repo_id}/plans/{plan_id}/apply", "post"),
+        ("/repos/{repo_id}/actions", "get"),
+        ("/repos/{repo_id}/digest", "post"),
         ("/feedback/export", "get"),
         ("/feedback/import", "post"),
     ];
@@ -490,12 +517,14 @@ async fn the_openapi_description_lists_every_route_and_every_route_answers() {
             p.replace("{repo_id}", &repo_id.to_string())
                 .replace("{number}", "1")
                 .replace("{job_id}", "scan:o%2Fr:x")
+                .replace("{set_id}", "set-0000000000000000")
+                .replace("{plan_id}", "plan-0000000000000000")
         ));
         let r = match m {
             "get" => app.http.get(url),
             _ => app.http.post(url).json(&json!({})),
         }
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .send()
         .await
         .unwrap();

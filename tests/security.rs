@@ -34,8 +34,8 @@ async fn no_configured_secret_appears_in_the_logs() {
 
     let secrets = [
         ("GITHUB_TOKEN", "ghp_secretGithubToken0123456789"),
-        ("DASHBOARD_TOKEN", "dash-secret-token-987"),
-        ("OPS_TRIGGER_TOKEN", "ops-secret-token-654"),
+        ("DASHBOARD_TOKEN", "dash-secret-token-987-0123456789abcdef"),
+        ("OPS_TRIGGER_TOKEN", "ops-secret-token-654-0123456789abcdef"),
         ("GITHUB_WEBHOOK_SECRET", "webhook-secret-321"),
     ];
     // Trust auth ignores the password, so it can be a secret that must not leak either.
@@ -83,9 +83,9 @@ async fn no_configured_secret_appears_in_the_logs() {
 
     // Auth paths with right and wrong tokens.
     for token in [
-        "ops-secret-token-654",
+        "ops-secret-token-654-0123456789abcdef",
         "wrong-token",
-        "dash-secret-token-987",
+        "dash-secret-token-987-0123456789abcdef",
     ] {
         let _ = http
             .post(format!("{base}/api/ops/public-scan"))
@@ -104,8 +104,11 @@ async fn no_configured_secret_appears_in_the_logs() {
     let status = common::wait_scan_with(
         &http,
         &base,
-        "scan:o/r:s-20",
-        "ops-secret-token-654",
+        &format!(
+            "scan:o/r:s-{}",
+            "ops-secret-token-654-0123456789abcdef".len()
+        ),
+        "ops-secret-token-654-0123456789abcdef",
         Duration::from_secs(60),
     )
     .await;

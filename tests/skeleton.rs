@@ -121,6 +121,13 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
         "scan_jobs",
         "scan_prs",
         "webhook_deliveries",
+        "duplicate_sets",
+        "repo_settings",
+        "triage_configs",
+        "action_plans",
+        "action_log",
+        "digest_state",
+        "outbound_deliveries",
     ] {
         assert!(
             tables.iter().any(|x| x == t),
@@ -206,7 +213,7 @@ async fn a_job_whose_worker_is_killed_mid_run_is_completed_after_restart() {
     let base = format!("http://127.0.0.1:{port}");
     let r = http
         .post(format!("{base}/api/ops/public-scan"))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "o", "repo": "r", "snapshot": "crash"}))
         .send()
         .await
@@ -397,7 +404,7 @@ async fn errors_are_json_and_unknown_api_routes_are_json_404s() {
     let r = app
         .http
         .post(app.url("/api/ops/public-scan"))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .header("content-type", "application/json")
         .body(format!(r#"{{"owner":"o","repo":"r","snapshot":"{big}"}}"#))
         .send()

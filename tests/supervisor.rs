@@ -175,6 +175,8 @@ impl Supervisor {
             .env("REDIS_PORT", ports.redis.to_string())
             .env("HOST", "127.0.0.1")
             .env("CLAWTRIAGE_BIN", env!("CARGO_BIN_EXE_clawtriage"))
+            // As on Fly, where every secret of the app is in the supervisor's environment.
+            .env("GITHUB_TOKEN", APP_SECRET)
             .stdin(Stdio::null())
             .stdout(pipe_writer.try_clone().expect("clone the pipe"))
             .stderr(pipe_writer)
@@ -341,6 +343,18 @@ fn assert_all_stopped(sup: &Supervisor, pids: &[(&str, u32)], ports: Ports) {
     );
 }
 
+/// A secret only the app may see.
+const APP_SECRET: &str = "ghp_supervisorTestSecret0123456789";
+
+/// The environment of a running process (`NAME=value` entries).
+fn environ(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect()
+}
+
 fn child_pids(sup: &Supervisor) -> Vec<(&'static str, u32)> {
     ["app", "postgres", "redis"]
         .into_iter()
@@ -383,6 +397,13 @@ fn supervisor_starts_stops_cleanly_keeps_data_and_fails_when_the_app_dies() {
     let cold = sup.wait_healthy(ports.app);
     eprintln!("cold start (initdb + migrate) to healthy: {cold:?}");
     let pids = child_pids(&sup);
+    // Only the app gets the app's secrets; Postgres and Redis run with a cleared environment.
+    for (name, pid) in &pids {
+        let env = environ(*pid);
+        assert!(!env.is_empty(), "{name}: /proc/{pid}/environ is readable");
+        let has_secret = env.iter().any(|e| e.contains(APP_SECRET));
+        assert_eq!(has_secret, *name == "app", "{name}: {env:?}");
+    }
 
     psql_as_app(
         &bindir,

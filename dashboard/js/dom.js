@@ -128,3 +128,26 @@ export function verdictText(f) {
   if (f.verdict === 'base_is') return `base is #${f.baseNumber}`;
   return VERDICT_NAMES[f.verdict] || f.verdict;
 }
+
+/**
+ * A "Show more" button for keyset pages: `fetchPage(cursor)` resolves to the next page,
+ * `append(page)` shows it and returns its `nextCursor`; the button goes when there is no more.
+ */
+export function moreButton(first, fetchPage, append, label = 'Show more') {
+  let next = first;
+  const more = h('button', {
+    type: 'button', class: 'btn more',
+    onclick: async () => {
+      more.disabled = true;
+      try {
+        next = append(await fetchPage(next));
+        if (!next) more.remove();
+      } catch (err) {
+        if (err.name !== 'AbortError') more.after(errorBox(err));
+      } finally {
+        more.disabled = false;
+      }
+    },
+  }, label);
+  return next ? more : null;
+}

@@ -1,4 +1,6 @@
-// Duplicate sets, in the API's order, with filters kept in the URL.
+// Duplicate sets, in the API's order, with filters kept in the URL (score, categories, state,
+// and "touching path" / "with PR or words"). A linked set (`open=`) is shown even when it is not
+// on the first page: set ids are stable, so links keep working. Each set has its act panel.
 
 import { api, qs } from './api.js';
 import {
@@ -6,6 +8,7 @@ import {
   CATEGORIES, categoryName, verdictText,
 } from './dom.js';
 import { feedbackButtons, latestFeedback, pairKey } from './feedback.js';
+import { actPanel } from './actions.js';
 
 const DEFAULT_CATS = ['SAME_CHANGE', 'SAME_FEATURE', 'COMPETING_IMPLEMENTATION'];
 const STATES = ['open', 'closed', 'merged', 'all'];
@@ -20,6 +23,8 @@ function filtersFrom(params) {
     minScore: min !== null && min !== '' && !Number.isNaN(Number(min)) ? Number(min) : null,
     cats: raw === 'none' ? [] : (cats.length ? cats : DEFAULT_CATS),
     state,
+    path: (params.get('path') || '').trim(),
+    q: (params.get('q') || '').trim(),
   };
 }
 
@@ -33,6 +38,8 @@ function filterForm(ctx, f) {
       minScore: min,
       cat: !cats.length ? 'none' : (cats.join(',') !== DEFAULT_CATS.join(',') ? cats.join(',') : ''),
       state: form.elements.state.value === 'open' ? '' : form.elements.state.value,
+      path: form.elements.path.value.trim(),
+      q: form.elements.q.value.trim(),
     };
   };
   const apply = (e) => { if (e) e.preventDefault(); ctx.go('sets', params()); };
@@ -47,6 +54,10 @@ function filterForm(ctx, f) {
       h('div', { class: 'field' }, h('label', { for: 'f-state' }, 'State'),
         h('select', { id: 'f-state', name: 'state', onchange: apply },
           STATES.map((s) => h('option', { value: s, selected: s === f.state }, s)))),
+      h('div', { class: 'field' }, h('label', { for: 'f-path' }, 'Touching path'),
+        h('input', { id: 'f-path', name: 'path', type: 'text', value: f.path, placeholder: 'src/server/', maxlength: 300, autocomplete: 'off', spellcheck: 'false' })),
+      h('div', { class: 'field' }, h('label', { for: 'f-q' }, 'With PR or words'),
+        h('input', { id: 'f-q', name: 'q', type: 'search', value: f.q, placeholder: '#123 or timeout', maxlength: 200, autocomplete: 'off' })),
       h('fieldset', { class: 'field cats' }, h('legend', {}, 'Categories'),
         CATEGORIES.map((c) => h('label', { class: 'check' },
           h('input', { type: 'checkbox', name: 'cat', value: c, checked: f.cats.includes(c), onchange: apply }),
@@ -89,7 +100,7 @@ function edgeRow(ctx, e, fb) {
     reasons.length ? h('p', { class: 'reason' }, reasons[0]) : null);
 }
 
-function setCard(ctx, set, fb, state) {
+function setCard(ctx, set, fb, state, settings, linked) {
   const base = set.members.find((m) => m.number === set.base.number);
   const keep = set.members.find((m) => m.number === set.keep.number);
   const latest = fb.sets.get(set.setId);
@@ -117,7 +128,8 @@ function setCard(ctx, set, fb, state) {
           h('span', { class: 'pill' }, `${set.size} PRs`),
           h('span', { class: 'pill score', title: 'strongest link / weakest link' }, `${score2(set.maxScore)} / ${score2(set.minLinkScore)}`),
           set.categories.map(chip),
-          latest ? h('span', { class: 'pill verdict' }, 'reviewed') : null))),
+          latest ? h('span', { class: 'pill verdict' }, 'reviewed') : null,
+          linked ? h('span', { class: 'pill linked' }, 'linked') : null))),
     h('div', { class: 'set-body' },
       h('dl', { class: 'picks' },
         h('div', {}, h('dt', {}, 'Base (the original)'),
@@ -128,7 +140,8 @@ function setCard(ctx, set, fb, state) {
       h('ul', { class: 'members' }, set.members.map((m) => memberRow(ctx, m, baseButton))),
       h('h3', {}, 'Strongest links'),
       h('ul', { class: 'edges' }, set.edges.map((e) => edgeRow(ctx, e, fb))),
-      fbBox));
+      fbBox,
+      actPanel(ctx, set, settings)));
   details.addEventListener('toggle', () => {
     state.open = details.open ? set.setId : (state.open === set.setId ? null : state.open);
     const p = Object.fromEntries(ctx.params);
@@ -155,6 +168,8 @@ export async function setsView(ctx) {
     minScore: f.minScore ?? '',
     includeCategories: f.cats.join(','),
     state: f.state,
+    path: f.path,
+    q: f.q,
   };
 
   async function load(keepOpen) {
@@ -166,11 +181,15 @@ export async function setsView(ctx) {
       return;
     }
     list.setAttribute('aria-busy', 'true');
-    let page, fb;
+    let page, fb, settings;
     try {
-      [page, fb] = await Promise.all([
+      [page, fb, settings] = await Promise.all([
         api(`/repos/${repoId}/duplicate-sets${qs(query)}`, { signal: ctx.signal }),
         latestFeedback(repoId, ctx.signal),
+        api(`/repos/${repoId}/settings`, { signal: ctx.signal }).catch((e) => {
+          if (e.name === 'AbortError' || e.status === 401) throw e;
+          return null;
+        }),
       ]);
     } catch (err) {
       if (err.name === 'AbortError' || err.status === 401) throw err;
@@ -180,14 +199,28 @@ export async function setsView(ctx) {
     }
     list.setAttribute('aria-busy', 'false');
     put(summary, page.total === 1 ? '1 set' : `${page.total} sets`,
-      f.minScore !== null ? ` · score ≥ ${f.minScore}` : '', ` · ${f.state}`);
-    if (!page.sets.length) {
+      f.minScore !== null ? ` · score ≥ ${f.minScore}` : '', ` · ${f.state}`,
+      f.path ? ` · touching ${f.path}` : '', f.q ? ` · with ${f.q}` : '');
+    // A linked set that is not on this page is fetched by its id and shown first.
+    let linked = null;
+    if (state.open && !page.sets.some((s) => s.setId === state.open)) {
+      try {
+        linked = await api(`/repos/${repoId}/duplicate-sets/${encodeURIComponent(state.open)}`, { signal: ctx.signal });
+      } catch (err) {
+        if (err.name === 'AbortError' || err.status === 401) throw err;
+        if (err.status === 404) {
+          list.before(h('p', { class: 'notice warn gone' }, `The linked set ${state.open} no longer exists: `, err.message));
+        }
+      }
+    }
+    if (!page.sets.length && !linked) {
       put(list, empty('No duplicate sets match these filters.',
         h('p', {}, 'Lower the minimum score, include more categories or states, or check the ',
           h('a', { href: ctx.href('scans', { repo: repoId }) }, 'scans'), ' for one still running.')));
       return;
     }
-    const cards = page.sets.map((s) => setCard(ctx, s, fb, state));
+    const cards = page.sets.map((s) => setCard(ctx, s, fb, state, settings));
+    if (linked) cards.unshift(setCard(ctx, linked, fb, state, settings, true));
     put(list, cards);
     let next = page.nextCursor;
     const more = h('button', {
@@ -197,7 +230,7 @@ export async function setsView(ctx) {
         more.textContent = 'Loading…';
         try {
           const p = await api(`/repos/${repoId}/duplicate-sets${qs({ ...query, cursor: next })}`, { signal: ctx.signal });
-          more.before(...p.sets.map((s) => setCard(ctx, s, fb, state)));
+          more.before(...p.sets.filter((s) => !linked || s.setId !== linked.setId).map((s) => setCard(ctx, s, fb, state, settings)));
           next = p.nextCursor;
           if (!next) more.remove();
         } catch (err) {

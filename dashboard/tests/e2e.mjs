@@ -6,8 +6,12 @@
 // Against an appliance that has scanned a repository with duplicates and requires the token:
 // meets the 401 and enters the token, loads the sets view, opens a set, follows a link to its
 // evidence, records feedback and sees it applied (also after a reload), visits the PR and scan
-// views, checks there is no horizontal scrolling at 390 px and that nothing breaks the CSP, and
-// saves screenshots at desktop and phone widths into <screenshot-dir>. Exits non-zero on failure.
+// views, searches PRs (title words, author, changed path) and filters sets by path with the
+// query kept in the URL, plans "close duplicates" on a set, checks the plan, applies it and
+// follows it to done, reads the activity and settings views, checks there is no horizontal
+// scrolling at 390 px and that nothing breaks the CSP, and saves screenshots at desktop and phone
+// widths into <screenshot-dir>. Exits non-zero on failure. The repository must allow
+// `close_duplicates` in its settings and have the App installed (tests/dashboard_e2e.rs).
 
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -200,6 +204,93 @@ try {
   }
   await page.screenshot({ path: `${shots}/desktop-scans.png` });
 
+  // 9b. Search: a set member's title words and author, then a path it changes; the query lives
+  // in the URL, so a link reproduces the view.
+  const probe = await page.evaluate(async ({ t, r }) => {
+    const H = { headers: { Authorization: `Bearer ${t}` } };
+    const sets = await (await fetch(`/api/repos/${r}/duplicate-sets?limit=20`, H)).json();
+    const m = sets.sets[0].members[0];
+    const pr = await (await fetch(`/api/repos/${r}/prs/${m.number}`, H)).json();
+    return { n: m.number, title: pr.title, author: pr.author, path: pr.files[0].path, sets: sets.total };
+  }, { t: token, r: apiOrder.repoId });
+  const word = probe.title.split(/[^A-Za-z0-9]+/).filter((w) => w.length >= 4).sort((a, b) => b.length - a.length)[0];
+  await page.goto(`${base}/#/queue?repo=${apiOrder.repoId}`);
+  await page.locator('#s-q').waitFor();
+  await page.fill('#s-q', word);
+  await page.fill('#s-author', probe.author);
+  await page.press('#s-q', 'Enter');
+  await page.waitForURL(new RegExp(`q=${encodeURIComponent(word)}`));
+  await page.locator(`.qitem[data-number="${probe.n}"]`).waitFor();
+  const byWords = await page.locator('.qitem').count();
+  check(page.url().includes(`author=${encodeURIComponent(probe.author)}`), 'the author is in the URL');
+  step(`search "${word}" by ${probe.author}: ${byWords} PRs, #${probe.n} among them`);
+  await page.reload();
+  await page.locator(`.qitem[data-number="${probe.n}"]`).waitFor();
+  check(await page.inputValue('#s-q') === word, 'a reload keeps the search');
+  const dir = probe.path.includes('/') ? probe.path.slice(0, probe.path.lastIndexOf('/') + 1) : probe.path;
+  await page.goto(`${base}/#/queue?repo=${apiOrder.repoId}&path=${encodeURIComponent(dir)}`);
+  await page.locator(`.qitem[data-number="${probe.n}"]`).waitFor();
+  check(await page.inputValue('#s-path') === dir, 'the path is in the form');
+  step(`path search ${dir}: ${await page.locator('.qitem').count()} PRs`);
+  await page.goto(`${base}/#/queue?repo=${apiOrder.repoId}&q=fix`);
+  await page.locator('.qitem, .state.empty').first().waitFor();
+  await page.mouse.move(1, 1);
+  await page.screenshot({ path: `${shots}/desktop-search.png` });
+  await page.goto(`${base}/#/sets?repo=${apiOrder.repoId}&path=${encodeURIComponent(probe.path)}`);
+  await page.locator('.summary').getByText(`touching ${probe.path}`).waitFor();
+  const touching = await page.locator('details.set').count();
+  check(touching >= 1 && touching <= probe.sets, `sets touching the path: ${touching} of ${probe.sets}`);
+  step(`sets touching ${probe.path}: ${touching}`);
+
+  // 9c. Plan, then apply: close the duplicates of a set's kept PR.
+  const target = await page.evaluate(async ({ t, r, avoid }) => {
+    const H = { headers: { Authorization: `Bearer ${t}` } };
+    const sets = await (await fetch(`/api/repos/${r}/duplicate-sets?limit=100`, H)).json();
+    const s = sets.sets.find((x) => x.setId !== avoid && x.members.every((m) => m.state === 'open')) || sets.sets[0];
+    return { setId: s.setId, size: s.size, keep: s.keep.number };
+  }, { t: token, r: apiOrder.repoId, avoid: setId });
+  await page.goto(`${base}/#/sets?repo=${apiOrder.repoId}&open=${target.setId}`);
+  const actOn = page.locator(`details.set[data-set-id="${target.setId}"]`);
+  await actOn.locator('.members li').first().waitFor();
+  await actOn.locator('.plan-close').click();
+  await actOn.locator('.plan[data-status="planned"]').waitFor();
+  const planned = await actOn.locator('.plan-step').count();
+  check(planned === 2 * (target.size - 1), `the plan comments on and closes every member but #${target.keep} (${planned} steps)`);
+  check((await actOn.locator('.plan-step').first().innerText()).includes(`duplicate of #${target.keep}`), 'the plan says what the comment says');
+  step(`planned ${planned} writes on ${target.setId}; nothing written yet`);
+  await actOn.locator('.plan-body summary').first().click();
+  check((await actOn.locator('.plan-body pre').first().innerText()).includes('will not close it again'), 'the comment text is shown');
+  await actOn.locator('.plan').scrollIntoViewIfNeeded();
+  await page.mouse.move(1, 1);
+  await page.screenshot({ path: `${shots}/desktop-plan.png` });
+  await actOn.locator('.apply').click();
+  await actOn.locator('.plan[data-status="done"]').waitFor({ timeout: 60_000 });
+  check(await actOn.locator('.plan-step[data-outcome="done"]').count() === planned, 'every step done');
+  step('applied: every step done');
+  await page.screenshot({ path: `${shots}/desktop-applied.png` });
+  await page.locator('nav [data-nav=activity]').click();
+  await page.locator('.action[data-kind="close"][data-outcome="done"]').first().waitFor();
+  check(await page.locator('.action[data-kind="close"]').count() === target.size - 1, 'each close is in the activity');
+  await page.mouse.move(1, 1);
+  await page.screenshot({ path: `${shots}/desktop-activity.png` });
+  await page.locator('nav [data-nav=settings]').click();
+  await page.locator('.settings-status.st-valid').waitFor();
+  // A repository whose file has problems: each one on its line, and the defaults in force.
+  const broken = await page.evaluate(async (t) => {
+    const repos = await (await fetch('/api/repos', { headers: { Authorization: `Bearer ${t}` } })).json();
+    return repos.repos.find((r) => r.owner === 'o').repoId;
+  }, token);
+  await page.goto(`${base}/#/settings?repo=${broken}`);
+  await page.locator('.settings-status.st-invalid').waitFor();
+  check(await page.locator('.file-line.bad').count() === 2, 'two lines are marked');
+  check((await page.locator('.file-line[data-line="3"] .file-problem').innerText()).includes('line 3, column 20'), 'the problem sits on its line');
+  check((await page.locator('.file-line[data-line="4"] .file-problem').innerText()).includes('unknown key `actions.label`'), 'an unknown key is named');
+  step('activity and settings views (a bad file shows its problems on their lines)');
+  await page.mouse.move(1, 1);
+  await page.screenshot({ path: `${shots}/desktop-settings.png` });
+  await page.goto(`${base}/#/settings?repo=${apiOrder.repoId}`);
+  await page.locator('.settings-status.st-valid').waitFor();
+
   // 10. Phone width: no horizontal scrolling on any view.
   await page.setViewportSize({ width: 390, height: 844 });
   await noHorizontalScroll(page, 'scans at 390px');
@@ -222,6 +313,16 @@ try {
   await page.locator('nav [data-nav=queue]').click();
   await page.locator('.qitem').first().waitFor();
   await noHorizontalScroll(page, 'queue at 390px');
+  await page.goto(`${base}/#/queue?repo=${apiOrder.repoId}&q=${encodeURIComponent(word)}`);
+  await page.locator(`.qitem[data-number="${probe.n}"]`).waitFor();
+  await noHorizontalScroll(page, 'search at 390px');
+  await page.screenshot({ path: `${shots}/phone-search.png` });
+  await page.locator('nav [data-nav=activity]').click();
+  await page.locator('.action').first().waitFor();
+  await noHorizontalScroll(page, 'activity at 390px');
+  await page.locator('nav [data-nav=settings]').click();
+  await page.locator('.settings-status').waitFor();
+  await noHorizontalScroll(page, 'settings at 390px');
   step('no horizontal scrolling at 390px on any view');
 
   // 11. Forgetting the token brings the form back.

@@ -1,10 +1,12 @@
 //! `GET /api/health`: 200 only when Postgres, Redis and the workers answer and the data disk has
-//! room, else 503 naming what is down (`postgres`, `redis`, `workers`, `disk`). A `web` process
-//! runs no workers: it reports the other processes' workers but is not down without them.
+//! room, else 503 naming what is down (`postgres`, `redis`, `workers`, `disk`). It needs no
+//! token, so it says only what is up and down; the data disk's path and sizes are shown to
+//! callers with the dashboard or ops token. A `web` process runs no workers: it reports the
+//! other processes' workers but is not down without them.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
@@ -16,7 +18,13 @@ pub const WORKER_SILENCE_SECS: i64 = 60;
 #[utoipa::path(get, path = "/health", tag = "ops", security(()),
     responses((status = 200, description = "Postgres, Redis and the workers answer; the data disk has room"),
               (status = 503, description = "something is down; `down` names it")))]
-pub async fn get_health(State(state): State<AppState>) -> Response {
+pub async fn get_health(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let detailed = super::require_dashboard(&state, &headers).is_ok()
+        || state
+            .config
+            .ops_trigger_token
+            .as_ref()
+            .is_some_and(|t| super::token_matches(&headers, t));
     let (db, redis) = tokio::join!(crate::store::ping(&state.pool), state.queues.ping());
     let mut down = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -63,22 +71,30 @@ pub async fn get_health(State(state): State<AppState>) -> Response {
         Ok(r) => {
             let status = if r.is_low() {
                 down.push("disk");
-                problems.push(r.problem());
+                problems.push(if detailed {
+                    r.problem()
+                } else {
+                    "data disk nearly full (send the dashboard or ops token for details)".into()
+                });
                 "low"
             } else {
                 "ok"
             };
-            serde_json::json!({
-                "status": status,
-                "path": r.path.display().to_string(),
-                "freeMiB": r.free_bytes / (1024 * 1024),
-                "totalMiB": r.total_bytes / (1024 * 1024),
-                "minFreeMiB": r.min_free_bytes / (1024 * 1024),
-            })
+            if detailed {
+                serde_json::json!({
+                    "status": status,
+                    "path": r.path.display().to_string(),
+                    "freeMiB": r.free_bytes / (1024 * 1024),
+                    "totalMiB": r.total_bytes / (1024 * 1024),
+                    "minFreeMiB": r.min_free_bytes / (1024 * 1024),
+                })
+            } else {
+                serde_json::json!({ "status": status })
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "health: disk check failed");
-            serde_json::json!({"status": "unknown", "error": e.to_string()})
+            serde_json::json!({"status": "unknown"})
         }
     };
     let ok = down.is_empty();

@@ -8,6 +8,7 @@ pub mod health;
 pub mod ops;
 pub mod results;
 pub mod webhooks;
+pub mod workflow;
 
 use std::time::Duration;
 
@@ -210,6 +211,83 @@ pub fn token_matches(headers: &HeaderMap, expected: &SecretString) -> bool {
     a.ct_eq(b).into()
 }
 
+/// A per-client limit whose counts live in Redis: the same budget whichever process a client's
+/// requests reach, and nothing to forget (a client's count expires with its window).
+pub type ClientLimiter = crate::limits::SharedLimiter;
+
+/// A limiter named `name` of `per_minute` calls per client within any minute.
+pub fn client_limiter(
+    queues: &crate::jobs::Queues,
+    prefix: &str,
+    name: &str,
+    per_minute: u32,
+) -> ClientLimiter {
+    crate::limits::SharedLimiter::new(
+        queues.connection(),
+        format!("{prefix}:limit:{name}"),
+        per_minute,
+        Duration::from_secs(60),
+    )
+}
+
+/// Whether `ip` is an address Fly's proxy reaches a Machine from: its private IPv4 network.
+/// Requests over the organisation's private IPv6 network (6PN, `fdaa::/16`) come straight from
+/// other Machines, which may set any header they like.
+fn from_fly_proxy(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private(),
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_private()),
+    }
+}
+
+/// The client a request comes from: on Fly (`on_fly`), `Fly-Client-IP` when the connection comes
+/// from Fly's proxy (which always overwrites the header); otherwise the TCP peer.
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    on_fly: bool,
+) -> std::net::IpAddr {
+    let peer_ip = peer.map(|p| p.ip());
+    let via_proxy = on_fly && peer_ip.is_some_and(from_fly_proxy);
+    headers
+        .get("fly-client-ip")
+        .filter(|_| via_proxy)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .or(peer_ip)
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Refuses a client over its budget in `limiter` (429 `rate_limited`).
+pub async fn check_client_rate(
+    limiter: &ClientLimiter,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    per_minute: u32,
+    what: &str,
+) -> ApiResult<()> {
+    let on_fly = std::env::var_os("FLY_APP_NAME").is_some();
+    let ip = client_ip(headers, peer, on_fly);
+    match limiter.check(&ip.to_string()).await {
+        Ok(crate::limits::Verdict::Allowed) => Ok(()),
+        // Redis is down: what the limit protects (the queue, the shared cache) is down with it.
+        Err(e) => {
+            tracing::warn!(error = %e, what, "per-client rate limit not checked: redis unavailable");
+            Ok(())
+        }
+        Ok(crate::limits::Verdict::Limited) => {
+            tracing::warn!(client = %ip, what, "per-client rate limit hit");
+            Err(ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "rate_limited",
+                message: format!(
+                    "at most {per_minute} {what} per minute per client; try again shortly"
+                ),
+            })
+        }
+    }
+}
+
 /// Checks the dashboard token per `DASHBOARD_AUTH_MODE`.
 pub fn require_dashboard(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let cfg = &state.config;
@@ -310,9 +388,104 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(results::get_candidates))
         .routes(routes!(results::duplicate_sets))
         .routes(routes!(results::post_feedback, results::list_feedback))
+        .routes(routes!(workflow::search_prs))
+        .routes(routes!(workflow::get_set))
+        .routes(routes!(workflow::get_settings))
+        .routes(routes!(workflow::reload_settings))
+        .routes(routes!(workflow::create_plan))
+        .routes(routes!(workflow::get_plan))
+        .routes(routes!(workflow::apply_plan))
+        .routes(routes!(workflow::list_actions))
+        .routes(routes!(workflow::run_digest))
         .routes(routes!(backup::export_feedback))
         .routes(routes!(backup::import_feedback))
         .split_for_parts()
+}
+
+/// The host names a loopback install answers to: `localhost`, loopback addresses and the host of
+/// PUBLIC_URL. None when the appliance listens beyond loopback (no check then).
+pub fn allowed_hosts(cfg: &crate::config::Config) -> Option<Vec<String>> {
+    if !cfg.host.is_loopback() {
+        return None;
+    }
+    let mut hosts = vec!["localhost".to_string(), "[::1]".to_string()];
+    if let Some(h) = cfg
+        .public_url
+        .as_deref()
+        .and_then(|u| reqwest::Url::parse(u).ok())
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    {
+        hosts.push(h);
+    }
+    Some(hosts)
+}
+
+/// The host name of a `Host` header value (port and trailing dot removed, lowercase).
+fn host_name(value: &str) -> String {
+    let v = value.trim().to_ascii_lowercase();
+    let name = if v.starts_with('[') {
+        v.split_inclusive(']').next().unwrap_or("").to_string()
+    } else {
+        v.rsplit_once(':').map(|(h, _)| h).unwrap_or(&v).to_string()
+    };
+    name.trim_end_matches('.').to_string()
+}
+
+/// Whether a request's host is one a loopback install answers to.
+pub fn host_allowed(allowed: &[String], value: &str) -> bool {
+    let name = host_name(value);
+    name.parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback())
+        || allowed.contains(&name)
+}
+
+/// DNS rebinding guard of loopback installs: a web page on another site can make a browser send
+/// requests to 127.0.0.1 under the page's own host name; those carry that name in `Host` and
+/// are refused (403 `host_not_allowed`).
+async fn check_host(
+    axum::extract::State(allowed): axum::extract::State<std::sync::Arc<Vec<String>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    match host {
+        Some(h) if !host_allowed(&allowed, &h) => {
+            tracing::warn!(host = %h.escape_debug(), "request for another host name refused (DNS rebinding guard)");
+            ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "host_not_allowed",
+                message: "this appliance listens on a loopback address and answers only to localhost, loopback addresses and the host of PUBLIC_URL".into(),
+            }
+            .into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
+/// Whether a client's `X-Request-Id` is kept: 1-64 letters, digits, `.`, `_`, `-`, `:`.
+/// Anything else (long, or carrying characters a log reader would trip on) is replaced by a
+/// generated id.
+pub fn request_id_acceptable(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+}
+
+async fn sanitize_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
+    if req
+        .headers()
+        .get("x-request-id")
+        .is_some_and(|v| !request_id_acceptable(v.as_bytes()))
+    {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
 }
 
 /// The whole application router.
@@ -337,7 +510,7 @@ pub fn router(state: AppState) -> Router {
     let routes = if cfg.role.serves_api() {
         Router::new()
             .nest("/api", api)
-            // Outside /api, with GitHub's 25 MB body limit on this route only.
+            // Outside /api, with its own body limits.
             .merge(webhooks::routes(cfg.github_mode.uses_app()))
             .route("/metrics", get(metrics_route))
             .fallback(dashboard::serve_dashboard)
@@ -348,8 +521,15 @@ pub fn router(state: AppState) -> Router {
             .route("/metrics", get(metrics_route))
             .fallback(worker_not_found)
     };
-    routes
-        .with_state(state)
+    let router = routes.with_state(state);
+    let router = match allowed_hosts(&cfg) {
+        Some(hosts) => router.layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(hosts),
+            check_host,
+        )),
+        None => router,
+    };
+    router
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             cfg.request_timeout,
@@ -400,7 +580,68 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        // Outermost: a client's unacceptable X-Request-Id is dropped before an id is set.
+        .layer(axum::middleware::map_request(sanitize_request_id))
 }
 
 /// Graceful-shutdown bound for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_installs_answer_only_to_their_own_host_names() {
+        let allowed = vec![
+            "localhost".to_string(),
+            "[::1]".to_string(),
+            "triage.example".to_string(),
+        ];
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "127.0.0.2",
+            "[::1]:8080",
+            "LOCALHOST.",
+            "triage.example",
+        ] {
+            assert!(host_allowed(&allowed, ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!host_allowed(&allowed, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fly_client_ip_is_trusted_only_from_flys_proxy() {
+        let mut h = HeaderMap::new();
+        h.insert("fly-client-ip", HeaderValue::from_static("203.0.113.7"));
+        let proxy: std::net::SocketAddr = "172.16.3.2:4000".parse().unwrap();
+        let sixpn: std::net::SocketAddr = "[fdaa:0:1::3]:4000".parse().unwrap();
+        assert_eq!(client_ip(&h, Some(proxy), true).to_string(), "203.0.113.7");
+        assert_eq!(
+            client_ip(&h, Some(sixpn), true),
+            sixpn.ip(),
+            "6PN peers set any header"
+        );
+        assert_eq!(client_ip(&h, Some(proxy), false), proxy.ip(), "not on Fly");
+    }
+
+    #[test]
+    fn odd_request_ids_are_not_kept() {
+        assert!(request_id_acceptable(b"abc-123_x.y:z"));
+        assert!(!request_id_acceptable(b""));
+        assert!(!request_id_acceptable("a".repeat(65).as_bytes()));
+        assert!(!request_id_acceptable(b"a b"));
+        assert!(!request_id_acceptable(b"a\x1b[31m"));
+    }
+}

@@ -61,31 +61,12 @@ fn require_ops(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-/// Trigger calls allowed per client and minute, across every process of the appliance.
+/// Trigger calls allowed per client within any minute, across every process of the appliance.
 pub const TRIGGER_CALLS_PER_MINUTE: u32 = 10;
 
-/// The trigger's limiter: the budget is kept in Redis, so a client gets the same budget however
-/// many web processes its calls are spread over.
-pub fn trigger_limiter(queues: &crate::jobs::Queues, prefix: &str) -> crate::limits::SharedLimiter {
-    crate::limits::SharedLimiter::new(
-        queues.connection(),
-        format!("{prefix}:limit:trigger"),
-        TRIGGER_CALLS_PER_MINUTE,
-        std::time::Duration::from_secs(60),
-    )
-}
-
-/// The client a request comes from: Fly's proxy sets `Fly-Client-IP` (trusted only on Fly,
-/// where the proxy always overwrites it); elsewhere the TCP peer.
-fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> std::net::IpAddr {
-    let on_fly = std::env::var_os("FLY_APP_NAME").is_some();
-    headers
-        .get("fly-client-ip")
-        .filter(|_| on_fly)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .or(peer.map(|p| p.ip()))
-        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+/// The trigger's limiter (kept in Redis: one budget however many web processes serve a client).
+pub fn trigger_limiter(queues: &crate::jobs::Queues, prefix: &str) -> super::ClientLimiter {
+    super::client_limiter(queues, prefix, "trigger", TRIGGER_CALLS_PER_MINUTE)
 }
 
 /// Refuses a client over its trigger budget (checked before the token, so that guessing tokens
@@ -95,25 +76,14 @@ async fn check_rate(
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
 ) -> ApiResult<()> {
-    let ip = client_ip(headers, peer);
-    match state.trigger_limiter.check(&ip.to_string()).await {
-        Ok(crate::limits::Verdict::Allowed) => Ok(()),
-        // Redis is down: the trigger cannot queue anything either and answers 503 itself.
-        Err(e) => {
-            tracing::warn!(error = %e, "ops trigger rate limit not checked: redis unavailable");
-            Ok(())
-        }
-        Ok(crate::limits::Verdict::Limited) => {
-            tracing::warn!(client = %ip, "ops trigger rate limit hit");
-            Err(ApiError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                code: "rate_limited",
-                message: format!(
-                    "at most {TRIGGER_CALLS_PER_MINUTE} trigger calls per minute per client; try again shortly"
-                ),
-            })
-        }
-    }
+    super::check_client_rate(
+        &state.trigger_limiter,
+        headers,
+        peer,
+        TRIGGER_CALLS_PER_MINUTE,
+        "trigger calls",
+    )
+    .await
 }
 
 /// `POST /api/ops/public-scan`.

@@ -21,9 +21,9 @@ use crate::store::results::{
     self, CandidateRow, FeedbackRow, NewFeedback, PrBrief, PrDetail, QueueCursor, QueueItem,
     QueueOrder,
 };
-use crate::store::{StoreError, StoreResult};
+use crate::store::{StoreError, search};
 use crate::triage::Category;
-use crate::triage::sets::{self, DuplicateSet, SetParams};
+use crate::triage::sets::{DuplicateSet, SetParams};
 
 /// `{"repos": [...]}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,7 +68,7 @@ pub(super) fn check_limit(limit: Option<i64>, default: i64, max: i64) -> ApiResu
     }
 }
 
-fn check_state(state: Option<&str>) -> ApiResult<Option<String>> {
+pub(super) fn check_state(state: Option<&str>) -> ApiResult<Option<String>> {
     match state {
         None | Some("all") => Ok(None),
         Some(s @ ("open" | "closed" | "merged")) => Ok(Some(s.to_string())),
@@ -79,7 +79,7 @@ fn check_state(state: Option<&str>) -> ApiResult<Option<String>> {
     }
 }
 
-fn repo_path(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
+pub(super) fn repo_path(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
     match p {
         Ok(Path(id)) => Ok(id),
         Err(_) => Err(ApiError::bad_request("repoId: must be a number")),
@@ -93,7 +93,7 @@ fn pr_path(p: Result<Path<(i64, i64)>, PathRejection>) -> ApiResult<(i64, i64)> 
     }
 }
 
-async fn known_repo(state: &AppState, repo_id: i64) -> ApiResult<(String, String)> {
+pub(super) async fn known_repo(state: &AppState, repo_id: i64) -> ApiResult<(String, String)> {
     results::require_repo(&state.pool, repo_id)
         .await
         .map_err(|e| match e {
@@ -134,13 +134,6 @@ struct QueueCursorWire {
     o: String,
     k: f64,
     n: i64,
-}
-
-fn review_threshold(state: &AppState) -> f64 {
-    state
-        .config
-        .review_score_threshold
-        .unwrap_or(state.triage.review_threshold)
 }
 
 /// `GET /api/repos/{repoId}/triage-queue`.
@@ -197,7 +190,7 @@ pub async fn triage_queue(
         order,
         after,
         limit,
-        review_threshold(&state),
+        crate::workflow::review_threshold(&state, repo_id).await?,
     )
     .await?;
     Ok(Json(QueueResponse {
@@ -320,6 +313,18 @@ pub struct SetsQuery {
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only sets with a member matching: a PR number (`123` or `#123`) or title words.
+    pub q: Option<String>,
+    /// Only sets with a member by this author.
+    pub author: Option<String>,
+    /// Only sets with a member carrying this label.
+    pub label: Option<String>,
+    /// Only sets touching this path: a member's current head changes a file whose path contains it.
+    pub path: Option<String>,
+    /// Only sets with a member targeting this base branch.
+    pub base: Option<String>,
+    /// true: only sets with a member by a coding agent.
+    pub agent: Option<bool>,
 }
 
 /// A member of a set.
@@ -367,8 +372,11 @@ pub struct PickOut {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetOut {
-    /// Stable while membership holds.
+    /// Stable while its core members stay (see `triage::set_ids`).
     pub set_id: String,
+    /// When this set was first seen (null until the registry recorded it, seconds after it
+    /// appears).
+    pub first_seen_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Members.
     pub size: usize,
     /// Strongest link.
@@ -419,45 +427,6 @@ fn after_cursor(set: &DuplicateSet, c: &SetCursorWire) -> bool {
     ord == std::cmp::Ordering::Greater
 }
 
-/// Builds the sets of a repository from stored edges (pure engine over stored rows).
-pub async fn compute_sets(
-    state: &AppState,
-    repo_id: i64,
-    states: &[String],
-    params: &SetParams,
-) -> StoreResult<Vec<DuplicateSet>> {
-    let inputs = results::set_inputs(&state.pool, repo_id, states, params.min_score).await?;
-    let scope = repo_id.to_string();
-    let params = params.clone();
-    let mut out = tokio::task::spawn_blocking(move || {
-        let mut s = sets::build_sets(
-            &scope,
-            &inputs.edges,
-            &inputs.members,
-            &inputs.not_duplicate,
-            &params,
-        );
-        // A maintainer's "base is #N" for exactly these members wins.
-        for set in &mut s {
-            if let Some((_, b)) = inputs
-                .base_overrides
-                .iter()
-                .find(|(m, b)| m == &set.members && set.members.contains(b))
-            {
-                set.base = sets::Pick {
-                    number: *b,
-                    reason: format!("a maintainer marked #{b} as the base"),
-                };
-            }
-        }
-        s
-    })
-    .await
-    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    sets::sort_sets(&mut out);
-    Ok(out)
-}
-
 /// `GET /api/repos/{repoId}/duplicate-sets`.
 #[utoipa::path(get, path = "/repos/{repo_id}/duplicate-sets", tag = "results",
     params(("repo_id" = i64, Path, description = "repository id"), SetsQuery),
@@ -479,7 +448,16 @@ pub async fn duplicate_sets(
         return Ok(json_bytes(body));
     }
     let limit = check_limit(q.limit, 20, 100)? as usize;
-    let threshold = review_threshold(&state);
+    let filter = super::workflow::pr_filter(&super::workflow::FilterParams {
+        q: q.q.clone(),
+        author: q.author.clone(),
+        label: q.label.clone(),
+        path: q.path.clone(),
+        base: q.base.clone(),
+        agent: q.agent,
+        state: None,
+    })?;
+    let threshold = crate::workflow::review_threshold(&state, repo_id).await?;
     // Sets never chain through links weaker than the review threshold.
     let min_score = check_score("minScore", q.min_score, threshold)?.max(threshold);
     let categories: BTreeSet<Category> = match &q.include_categories {
@@ -533,7 +511,17 @@ pub async fn duplicate_sets(
         categories,
         ..SetParams::default()
     };
-    let all = compute_sets(&state, repo_id, &states, &params).await?;
+    let mut all = crate::workflow::sets::compute_sets(&state, repo_id, &states, &params).await?;
+    if !filter.is_empty() {
+        let numbers: Vec<i64> = all
+            .iter()
+            .flat_map(|s| s.members.iter().map(|m| *m as i64))
+            .collect();
+        let agents = crate::workflow::agent_match(&state, repo_id).await?;
+        let hits =
+            search::matching_numbers(&state.pool, repo_id, &filter, &agents, &numbers).await?;
+        all.retain(|s| s.members.iter().any(|m| hits.contains(&(*m as i64))));
+    }
     let total = all.len();
     let page: Vec<&DuplicateSet> = all
         .iter()
@@ -542,6 +530,36 @@ pub async fn duplicate_sets(
         .collect();
     let more = page.len() > limit;
     let page = &page[..page.len().min(limit)];
+    let sets_out = render_sets(&state, repo_id, page).await?;
+    let next_cursor = if more {
+        page.last().map(|s| {
+            encode_cursor(&SetCursorWire {
+                s: s.max_score,
+                z: s.members.len(),
+                t: s.newest_created_at,
+                i: s.set_id.clone(),
+            })
+        })
+    } else {
+        None
+    };
+    let body = serde_json::to_vec(&SetsResponse {
+        sets: sets_out,
+        total,
+        next_cursor,
+    })
+    .map_err(ApiError::internal)?;
+    let body = bytes::Bytes::from(body);
+    state.cache.put(cache_key, generation, body.clone());
+    Ok(json_bytes(body))
+}
+
+/// Sets as the API shows them: members with their roles, the strongest links with evidence.
+pub(super) async fn render_sets(
+    state: &AppState,
+    repo_id: i64,
+    page: &[&DuplicateSet],
+) -> ApiResult<Vec<SetOut>> {
     let numbers: Vec<i64> = page
         .iter()
         .flat_map(|s| s.members.iter().map(|m| *m as i64))
@@ -552,10 +570,13 @@ pub async fn duplicate_sets(
         .flat_map(|s| s.edges.iter().take(5).map(|e| (e.0 as i64, e.1 as i64)))
         .collect();
     let evidence = results::edge_evidence(&state.pool, repo_id, &pairs).await?;
-    let sets_out = page
+    let ids: Vec<String> = page.iter().map(|s| s.set_id.clone()).collect();
+    let first_seen = crate::store::sets::first_seen(&state.pool, repo_id, &ids).await?;
+    Ok(page
         .iter()
         .map(|s| SetOut {
             set_id: s.set_id.clone(),
+            first_seen_at: first_seen.get(&s.set_id).copied(),
             size: s.members.len(),
             max_score: s.max_score,
             min_link_score: s.min_link_score,
@@ -611,31 +632,10 @@ pub async fn duplicate_sets(
                 reason: s.keep.reason.clone(),
             },
         })
-        .collect();
-    let next_cursor = if more {
-        page.last().map(|s| {
-            encode_cursor(&SetCursorWire {
-                s: s.max_score,
-                z: s.members.len(),
-                t: s.newest_created_at,
-                i: s.set_id.clone(),
-            })
-        })
-    } else {
-        None
-    };
-    let body = serde_json::to_vec(&SetsResponse {
-        sets: sets_out,
-        total,
-        next_cursor,
-    })
-    .map_err(ApiError::internal)?;
-    let body = bytes::Bytes::from(body);
-    state.cache.put(cache_key, generation, body.clone());
-    Ok(json_bytes(body))
+        .collect())
 }
 
-fn json_bytes(body: bytes::Bytes) -> Response {
+pub(super) fn json_bytes(body: bytes::Bytes) -> Response {
     let mut resp = body.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -668,17 +668,35 @@ pub struct FeedbackBody {
     pub note: Option<String>,
 }
 
+/// Feedback writes allowed per client and minute (a set verdict writes up to 19,900 pair rows).
+pub const FEEDBACK_WRITES_PER_MINUTE: u32 = 60;
+
+/// The feedback limiter the appliance starts with.
+pub fn feedback_limiter(queues: &crate::jobs::Queues, prefix: &str) -> super::ClientLimiter {
+    super::client_limiter(queues, prefix, "feedback", FEEDBACK_WRITES_PER_MINUTE)
+}
+
 /// `POST /api/repos/{repoId}/feedback`.
 #[utoipa::path(post, path = "/repos/{repo_id}/feedback", tag = "results",
     params(("repo_id" = i64, Path, description = "repository id")),
     request_body = FeedbackBody,
-    responses((status = 201, body = FeedbackRow), (status = 400), (status = 401), (status = 404)))]
+    responses((status = 201, body = FeedbackRow), (status = 400), (status = 401), (status = 404),
+              (status = 429, description = "over the per-client rate limit")))]
 pub async fn post_feedback(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     path: Result<Path<i64>, PathRejection>,
     body: Result<Json<FeedbackBody>, JsonRejection>,
 ) -> ApiResult<Response> {
+    super::check_client_rate(
+        &state.feedback_limiter,
+        &headers,
+        peer.map(|c| (c.0).0),
+        FEEDBACK_WRITES_PER_MINUTE,
+        "feedback writes",
+    )
+    .await?;
     require_dashboard(&state, &headers)?;
     let repo_id = repo_path(path)?;
     let Json(b) = body?;

@@ -35,9 +35,11 @@ pub struct TriggerArgs {
     /// Snapshot id: triggering the same snapshot twice scans once (default: now).
     #[arg(long)]
     pub snapshot: Option<String>,
-    /// Ops token of the appliance (set it in the environment rather than on the command line).
-    #[arg(long, env = "OPS_TRIGGER_TOKEN", hide_env_values = true)]
-    pub token: String,
+    /// Read the appliance's ops token from the first line of standard input instead of the
+    /// OPS_TRIGGER_TOKEN environment variable. (There is no flag taking the token itself: a
+    /// command line is visible to every user of the machine.)
+    #[arg(long)]
+    pub token_stdin: bool,
     /// Recorded with the scan as who asked for it (sent as X-Trigger-Actor).
     #[arg(long, env = "TRIGGER_ACTOR", default_value = "cli")]
     pub actor: String,
@@ -118,8 +120,30 @@ fn progress_line(s: &serde_json::Value) -> String {
     )
 }
 
+/// The ops token: the first line of standard input with `--token-stdin`, else OPS_TRIGGER_TOKEN.
+fn read_token(from_stdin: bool) -> Result<String, CliError> {
+    let token = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| CliError::Invalid(format!("cannot read the token from stdin: {e}")))?;
+        line
+    } else {
+        std::env::var("OPS_TRIGGER_TOKEN").unwrap_or_default()
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        return Err(CliError::Usage(
+            "no ops token: set OPS_TRIGGER_TOKEN, or pass --token-stdin and write it to standard input"
+                .into(),
+        ));
+    }
+    Ok(token)
+}
+
 async fn trigger_async(args: TriggerArgs) -> Result<(), CliError> {
-    let client = Client::new(&args.url, Some(args.token.clone()))?;
+    let token = read_token(args.token_stdin)?;
+    let client = Client::new(&args.url, Some(token))?;
     let mut body = serde_json::json!({"owner": args.owner, "repo": args.repo});
     if let Some(m) = args.max_open_prs {
         body["maxOpenPrs"] = m.into();

@@ -61,10 +61,19 @@ impl std::fmt::Debug for AppAuth {
 }
 
 /// The response of `POST /app/installations/{id}/access_tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct AccessToken {
     token: String,
     expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token", &"[REDACTED]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 impl AppAuth {
@@ -236,6 +245,22 @@ impl GithubClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn installation_tokens_stay_out_of_debug_output() {
+        let t: AccessToken = serde_json::from_str(
+            r#"{"token":"ghs_topsecret","expires_at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        let d = format!("{t:?}");
+        assert!(!d.contains("ghs_topsecret"), "{d}");
+        let cached = CachedToken {
+            token: SecretString::from(t.token),
+            expires_at: t.expires_at,
+        };
+        let d = format!("{:?}", cached.token);
+        assert!(!d.contains("ghs_topsecret"), "{d}");
+    }
 
     #[test]
     fn repo_urls_are_recognised() {

@@ -124,14 +124,9 @@ impl GithubClient {
         token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<(), GithubError> {
-        self.post_json(
-            &format!("/repos/{owner}/{repo}/issues/{number}/labels"),
-            &serde_json::json!({ "labels": [label] }),
-            token,
-            stats,
-        )
-        .await?;
-        Ok(())
+        self.add_labels(owner, repo, number, &[label], token, stats)
+            .await
+            .map(|_| ())
     }
 
     /// `POST /repos/{owner}/{repo}/issues/{number}/comments`.
@@ -144,14 +139,9 @@ impl GithubClient {
         token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<(), GithubError> {
-        self.post_json(
-            &format!("/repos/{owner}/{repo}/issues/{number}/comments"),
-            &serde_json::json!({ "body": truncate_to(body, MAX_SUMMARY) }),
-            token,
-            stats,
-        )
-        .await?;
-        Ok(())
+        self.create_comment(owner, repo, number, body, token, stats)
+            .await
+            .map(|_| ())
     }
 }
 

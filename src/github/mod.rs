@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod checks;
+pub mod issues;
 pub mod types;
 
 use std::sync::Arc;
@@ -147,6 +148,8 @@ pub struct Page {
     pub next: Option<String>,
     /// True when GitHub answered 304 and the cached body was used.
     pub not_modified: bool,
+    /// GitHub's HTTP status (304 when the cached body was used).
+    pub status: u16,
 }
 
 /// The shared client.
@@ -160,6 +163,17 @@ pub struct GithubClient {
     /// GitHub App credentials (app and hybrid modes): requests under `/repos/{owner}/{repo}`
     /// of an installed repository use its installation token.
     app: Option<Arc<AppAuth>>,
+}
+
+/// How one request authenticates.
+#[derive(Clone)]
+enum Auth {
+    /// An installation token; its id lets a 401 drop it from the cache.
+    Installation(i64, SecretString),
+    /// A token the caller chose (the App JWT, an explicit installation token).
+    Given(SecretString),
+    /// GITHUB_TOKEN, or no token at all.
+    Client,
 }
 
 /// The `rel="next"` URL of a `Link` header.
@@ -265,6 +279,55 @@ impl GithubClient {
             .await
     }
 
+    /// The absolute form of `url` (a path under the API base, or an absolute URL), refused when
+    /// it leaves the API base: tokens are only ever sent there (a `Link: next` pointing at
+    /// another host, or at `http://` while the API is `https://`, must not receive them).
+    pub fn absolute(&self, url: &str) -> Result<String, GithubError> {
+        // A path must start with `/`: `@host/x` appended to the base would name another host.
+        if url.starts_with('/') {
+            return Ok(format!("{}{}", self.api_url, url));
+        }
+        if url.starts_with(&format!("{}/", self.api_url)) {
+            Ok(url.to_string())
+        } else {
+            Err(GithubError::Decode(format!(
+                "refusing to follow a link outside {} ({})",
+                self.api_url,
+                url.split(['?', '#']).next().unwrap_or_default()
+            )))
+        }
+    }
+
+    /// How a request to `url` authenticates: the given token; else, for a repository with an
+    /// installation, its installation token; else the client's.
+    async fn resolve_auth(
+        &self,
+        url: &str,
+        token: Option<&SecretString>,
+    ) -> Result<Auth, GithubError> {
+        if let Some(t) = token {
+            return Ok(Auth::Given(t.clone()));
+        }
+        // Boxed: fetching an installation token is itself a request through here.
+        Ok(
+            match Box::pin(self.installation_token_for_url(url)).await? {
+                Some((id, t)) => Auth::Installation(id, t),
+                None => Auth::Client,
+            },
+        )
+    }
+
+    /// DELETE, with the retry and rate-limit handling of [`GithubClient::get`].
+    pub async fn delete(
+        &self,
+        url: &str,
+        token: Option<&SecretString>,
+        stats: &CallStats,
+    ) -> Result<Page, GithubError> {
+        self.send(Method::DELETE, url, None, false, token, stats)
+            .await
+    }
+
     /// One request with retries (5xx, transport errors, secondary limits), primary rate-limit
     /// waits and, for a conditional GET, ETag revalidation. Without an explicit `token`, a
     /// request about an installed repository uses its installation token, else the client's.
@@ -277,30 +340,44 @@ impl GithubClient {
         token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<Page, GithubError> {
-        let url = if url.starts_with("http://") || url.starts_with("https://") {
-            url.to_string()
-        } else {
-            format!("{}{}", self.api_url, url)
-        };
+        let url = self.absolute(url)?;
+        let auth = self.resolve_auth(&url, token).await?;
+        self.send_as(method, &url, body, conditional, &auth, stats)
+            .await
+    }
+
+    /// [`GithubClient::send`] with the authentication decided (a paginated listing decides it
+    /// once, from its first URL, and keeps it for every page).
+    async fn send_as(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        conditional: bool,
+        auth: &Auth,
+        stats: &CallStats,
+    ) -> Result<Page, GithubError> {
+        let url = self.absolute(url)?;
         let conditional = conditional && method == Method::GET;
         let cached = if conditional {
             self.cached(&url).await?
         } else {
             None
         };
-        let installation = match token {
-            Some(_) => None,
-            // Boxed: fetching an installation token is itself a request through here.
-            None => Box::pin(self.installation_token_for_url(&url)).await?,
+        let installation = match auth {
+            Auth::Installation(id, _) => Some(*id),
+            _ => None,
         };
-        let credential = match (token, &installation, &self.token) {
-            (Some(_), _, _) | (None, Some(_), _) => "installation",
-            (None, None, Some(_)) => "token",
-            (None, None, None) => "anonymous",
+        let token = match auth {
+            Auth::Installation(_, t) | Auth::Given(t) => Some(t),
+            Auth::Client => self.token.as_ref(),
         };
-        let token = token
-            .or(installation.as_ref().map(|(_, t)| t))
-            .or(self.token.as_ref());
+        let credential = match auth {
+            Auth::Installation(..) => "installation",
+            Auth::Given(_) => "token",
+            Auth::Client if self.token.is_some() => "token",
+            Auth::Client => "anonymous",
+        };
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -356,6 +433,7 @@ impl GithubClient {
                         body: body.into(),
                         next: link.as_deref().and_then(next_link),
                         not_modified: true,
+                        status: 304,
                     });
                 }
                 return Err(GithubError::Decode("304 without a cached body".into()));
@@ -387,6 +465,7 @@ impl GithubClient {
                     next: link.as_deref().and_then(next_link),
                     body,
                     not_modified: false,
+                    status: status.as_u16(),
                 });
             }
             let message = resp
@@ -442,10 +521,10 @@ impl GithubClient {
                     });
                 }
                 401 => {
-                    if let Some((id, _)) = &installation {
+                    if let Some(id) = installation {
                         // A revoked or expired installation token: a retry of the job fetches
                         // a new one, so this is worth retrying.
-                        self.forget_installation_token(*id);
+                        self.forget_installation_token(id);
                         return Err(GithubError::Unavailable {
                             attempts: attempt,
                             last: format!("installation token refused (401): {message}"),
@@ -543,24 +622,30 @@ impl GithubClient {
         Self::decode(&page)
     }
 
-    /// Open PRs, newest first, at most `max` (pages are fetched only while needed). Returns the
-    /// PRs and whether every page was a 304 (nothing changed since the last scan).
-    pub async fn list_open_pulls(
+    /// Every item of a paginated listing from `first` on, at most `max`, following `Link: next`
+    /// (pages are fetched only while needed). The authentication is decided once from `first`
+    /// and used for every page: GitHub's next links point at `/repositories/{id}/...`, which
+    /// names no repository, and a private repository answers 404 to a page sent without its
+    /// installation token. Links are followed only within the API base. Returns the items and
+    /// whether every page was a 304.
+    async fn all_pages<T: serde::de::DeserializeOwned>(
         &self,
-        owner: &str,
-        repo: &str,
+        first: &str,
+        conditional: bool,
         max: Option<usize>,
         stats: &CallStats,
-    ) -> Result<(Vec<PullSummary>, bool), GithubError> {
-        let mut url = Some(format!(
-            "/repos/{owner}/{repo}/pulls?state=open&sort=created&direction=desc&per_page=100"
-        ));
+    ) -> Result<(Vec<T>, bool), GithubError> {
+        let first = self.absolute(first)?;
+        let auth = self.resolve_auth(&first, None).await?;
+        let mut url = Some(first);
         let mut out = Vec::new();
         let mut all_cached = true;
         while let Some(u) = url.take() {
-            let page = self.get(&u, true, None, stats).await?;
+            let page = self
+                .send_as(Method::GET, &u, None, conditional, &auth, stats)
+                .await?;
             all_cached &= page.not_modified;
-            let items: Vec<PullSummary> = Self::decode(&page)?;
+            let items: Vec<T> = Self::decode(&page)?;
             let empty = items.is_empty();
             out.extend(items);
             if let Some(m) = max
@@ -569,11 +654,31 @@ impl GithubClient {
                 out.truncate(m);
                 break;
             }
-            if !empty {
-                url = page.next;
+            if !empty && let Some(next) = page.next {
+                url = Some(self.absolute(&next)?);
             }
         }
         Ok((out, all_cached))
+    }
+
+    /// Open PRs, newest first, at most `max`. Returns the PRs and whether every page was a 304
+    /// (nothing changed since the last scan).
+    pub async fn list_open_pulls(
+        &self,
+        owner: &str,
+        repo: &str,
+        max: Option<usize>,
+        stats: &CallStats,
+    ) -> Result<(Vec<PullSummary>, bool), GithubError> {
+        self.all_pages(
+            &format!(
+                "/repos/{owner}/{repo}/pulls?state=open&sort=created&direction=desc&per_page=100"
+            ),
+            true,
+            max,
+            stats,
+        )
+        .await
     }
 
     /// `GET /repos/{owner}/{repo}/pulls/{number}/files`, all pages up to GitHub's 3,000 cap.
@@ -584,30 +689,47 @@ impl GithubClient {
         number: i64,
         stats: &CallStats,
     ) -> Result<Vec<FileEntry>, GithubError> {
-        let mut url = Some(format!(
-            "/repos/{owner}/{repo}/pulls/{number}/files?per_page=100"
-        ));
-        let mut out = Vec::new();
-        while let Some(u) = url.take() {
-            let page = self.get(&u, false, None, stats).await?;
-            let items: Vec<FileEntry> = Self::decode(&page)?;
-            let empty = items.is_empty();
-            out.extend(items);
-            if out.len() >= MAX_PR_FILES {
-                out.truncate(MAX_PR_FILES);
-                break;
-            }
-            if !empty {
-                url = page.next;
-            }
-        }
-        Ok(out)
+        let (files, _) = self
+            .all_pages(
+                &format!("/repos/{owner}/{repo}/pulls/{number}/files?per_page=100"),
+                false,
+                Some(MAX_PR_FILES),
+                stats,
+            )
+            .await?;
+        Ok(files)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_outside_the_api_base_are_refused() {
+        let c = GithubClient::new("https://api.github.com", None, None, RetryPolicy::default())
+            .unwrap();
+        assert_eq!(
+            c.absolute("/repos/o/r").unwrap(),
+            "https://api.github.com/repos/o/r"
+        );
+        assert!(
+            c.absolute("https://api.github.com/repositories/1/pulls?page=2")
+                .is_ok()
+        );
+        for bad in [
+            "http://api.github.com/repositories/1/pulls?page=2",
+            "https://evil.example/repositories/1/pulls?page=2",
+            "https://api.github.com.evil.example/x",
+            "https://api.github.com@evil.example/x",
+            "https://api.github.com",
+            "@evil.example/x",
+            ".evil.example/x",
+            "",
+        ] {
+            assert!(c.absolute(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn next_link_is_found_among_other_relations() {

@@ -62,6 +62,17 @@ pub struct PullSummary {
     /// Merged.
     #[serde(default)]
     pub merged_at: Option<DateTime<Utc>>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
+}
+
+/// A label on an issue or PR.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Label {
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
 }
 
 impl PullSummary {
@@ -72,6 +83,11 @@ impl PullSummary {
             .map(|u| u.login.as_str())
             .filter(|l| !l.is_empty())
             .unwrap_or("ghost")
+    }
+
+    /// Label names.
+    pub fn label_names(&self) -> Vec<String> {
+        self.labels.iter().map(|l| l.name.clone()).collect()
     }
 
     /// open | closed | merged.

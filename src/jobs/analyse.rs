@@ -350,6 +350,9 @@ struct Fetched {
     head_sha: String,
     source: &'static str,
     input: PrInput,
+    /// What the mirror left out (files over its blob limit, a diff cut at its cap): recorded
+    /// with the analysis, which then counts as done, so a hostile PR is never retried for it.
+    notes: Vec<String>,
 }
 
 /// One head through the engine.
@@ -362,6 +365,9 @@ struct Analysed {
     encoded: Result<Vec<u8>, String>,
 }
 
+/// A head's files, where they came from, and what the mirror left out.
+type Diff = (Vec<crate::github::FileEntry>, &'static str, Vec<String>);
+
 /// Reads one head's diff: from the mirror when it has the head, else from the REST files
 /// endpoint. `Ok(None)` when the PR is gone from GitHub.
 async fn fetch_diff(
@@ -371,10 +377,10 @@ async fn fetch_diff(
     head_sha: &str,
     base_ref: &str,
     stats: &CallStats,
-) -> Result<Option<(Vec<crate::github::FileEntry>, &'static str)>, GithubError> {
+) -> Result<Option<Diff>, GithubError> {
     if let Some(m) = &state.mirror {
         match m.diff(&repo.owner, &repo.repo, head_sha, base_ref).await {
-            Ok(files) => return Ok(Some((files, "mirror"))),
+            Ok(d) => return Ok(Some((d.files, "mirror", d.degraded))),
             Err(e) => {
                 tracing::debug!(number, error = %e, "mirror diff unavailable; using REST")
             }
@@ -385,7 +391,7 @@ async fn fetch_diff(
         .list_files(&repo.owner, &repo.repo, number, stats)
         .await
     {
-        Ok(files) => Ok(Some((files, "rest"))),
+        Ok(files) => Ok(Some((files, "rest", Vec::new()))),
         Err(GithubError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
@@ -457,13 +463,23 @@ pub async fn analyse_heads(
         && job.starts_with("batch:")
         && !work.is_empty()
     {
-        let shas: Vec<&str> = work.iter().map(|(_, h, _)| h.as_str()).collect();
+        let heads: Vec<(i64, &str)> = work.iter().map(|(n, h, _)| (*n, h.as_str())).collect();
         let mut bases: Vec<&str> = work.iter().map(|(_, _, pr)| pr.base_ref.as_str()).collect();
         bases.sort_unstable();
         bases.dedup();
-        match m.ensure(&repo.owner, &repo.repo, &shas, &bases).await {
-            Ok(true) => tracing::info!(job, "fetched the batch's heads into this machine's mirror"),
-            Ok(false) => {}
+        let room = || state.disk.ensure_room();
+        match m
+            .ensure(&repo.owner, &repo.repo, &heads, &bases, &room)
+            .await
+        {
+            Ok(0) => {}
+            Ok(fetched) => {
+                tracing::info!(
+                    job,
+                    fetched,
+                    "fetched the batch's heads into this machine's mirror"
+                )
+            }
             Err(e) => {
                 tracing::warn!(job, error = %e, "git mirror fetch failed; using the REST files endpoint")
             }
@@ -486,7 +502,7 @@ pub async fn analyse_heads(
     let mut inputs = Vec::new();
     for (number, head_sha, pr, r) in fetched {
         match r {
-            Ok(Some((files, source))) => inputs.push(Fetched {
+            Ok(Some((files, source, notes))) => inputs.push(Fetched {
                 number,
                 input: PrInput {
                     number: number as u64,
@@ -499,6 +515,7 @@ pub async fn analyse_heads(
                 },
                 head_sha,
                 source,
+                notes,
             }),
             Ok(None) => settled.push((
                 number,
@@ -532,7 +549,8 @@ pub async fn analyse_heads(
     // 3. The engine, on every core.
     let cfg = state.triage.clone();
     let analysed: Vec<Analysed> = on_cores(inputs, move |f: Fetched| {
-        let analysis = triage::analyse(&f.input, &cfg);
+        let mut analysis = triage::analyse(&f.input, &cfg);
+        analysis.degraded.extend(f.notes);
         let keys = triage::index_keys(&analysis.signature, &cfg);
         let encoded = analysis::encode_signature(&analysis.signature).map_err(|e| e.to_string());
         Analysed {

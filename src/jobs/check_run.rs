@@ -133,22 +133,41 @@ pub async fn handle(
     }
 }
 
-/// A PR title fit for one line of Markdown.
-fn one_line(s: &str, max: usize) -> String {
+/// Text a PR author controls (a title, a path or symbol in the evidence), fit for one line of
+/// Markdown: control characters become spaces, Markdown and HTML syntax is escaped so it shows
+/// as written (no links, images, raw HTML or table breaks), `@` mentions ping nobody, and the
+/// line is cut at `max` characters.
+pub fn one_line(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
-        .map(|c| if c.is_control() || c == '|' { ' ' } else { c })
+        .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let flat = flat.trim();
-    if flat.chars().count() <= max {
+    let cut = if flat.chars().count() <= max {
         flat.to_string()
     } else {
         let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
+    };
+    let mut out = String::with_capacity(cut.len() + 8);
+    for c in cut.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => out.push_str("@\u{200b}"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
     }
+    out
 }
 
-fn category_words(category: &str) -> &'static str {
+/// A category in words.
+pub fn category_words(category: &str) -> &'static str {
     match category {
         "SAME_CHANGE" => "same change",
         "SAME_FEATURE" => "same feature",
@@ -454,10 +473,7 @@ pub fn comment_body(
         .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
         .unwrap_or_default();
     for r in reasons.iter().take(REASONS_PER_CANDIDATE) {
-        s.push_str(&format!(
-            "- {}\n",
-            one_line(&r.replace('@', "@\u{200b}"), 300)
-        ));
+        s.push_str(&format!("- {}\n", one_line(r, 300)));
     }
     if let Some(link) = pair_link(public_url, repo_id, number, other) {
         s.push_str(&format!("\nEvidence in the dashboard: {link}\n"));
@@ -502,7 +518,9 @@ mod tests {
         assert_eq!(o.title, "Likely duplicate of #3 (same change), +1 more");
         assert!(
             o.summary
-                .contains("| #3 Fix   the thing | same change | 0.97 |")
+                .contains("| #3 Fix \\| the thing | same change | 0.97 |"),
+            "{}",
+            o.summary
         );
         assert!(o.summary.contains("- identical hunks"));
         assert!(
@@ -513,6 +531,40 @@ mod tests {
         let none = render(7, "abc", &[], None, 2);
         assert_eq!(none.title, "No likely duplicates found");
         assert!(!none.summary.contains("dashboard]("));
+    }
+
+    #[test]
+    fn pr_titles_and_evidence_cannot_inject_markdown_html_or_mentions() {
+        let hostile = "<img src=x onerror=alert(1)> [click](https://evil.example) ![i](https://evil.example/i.png) @octocat **bold** `code` | x";
+        let mut c = cand(3, "SAME_CHANGE", 0.97, hostile);
+        c.evidence = serde_json::json!({"reasons": [format!("both change {hostile}")]});
+        let o = render(7, "abcdef0123", &[c.clone()], None, 2);
+        let comment = comment_body(7, 3, &c, None, 2);
+        for text in [&o.summary, &comment] {
+            for raw in [
+                "<img",
+                "](https://",
+                "![i]",
+                "@octocat",
+                "**bold**",
+                "`code`",
+            ] {
+                assert!(!text.contains(raw), "{raw} unescaped in {text}");
+            }
+        }
+        assert!(
+            o.summary.contains("&lt;img src=x onerror=alert\\(1\\)&gt;"),
+            "{}",
+            o.summary
+        );
+        assert!(
+            o.summary.contains("\\[click\\]\\(https://evil.example\\)"),
+            "{}",
+            o.summary
+        );
+        // Every table row still has its four cell borders.
+        let row = o.summary.lines().find(|l| l.starts_with("| #3")).unwrap();
+        assert_eq!(row.matches(" | ").count() + 2, 4, "{row}");
     }
 
     #[test]

@@ -145,6 +145,60 @@ pub async fn catch_up(state: &AppState) {
     }
 }
 
+/// The snapshot of a reconciliation scan at `now` with one scan every `hours`: the start of the
+/// `hours`-long period (counted from the Unix epoch) that holds `now`, e.g.
+/// `reconcile-20261122T12` for six-hourly periods.
+pub fn reconcile_snapshot(hours: u32, now: DateTime<Utc>) -> String {
+    let len = i64::from(hours.max(1)) * 3600;
+    let start = now.timestamp().div_euclid(len) * len;
+    let start = Utc.timestamp_opt(start, 0).single().unwrap_or(now);
+    format!("reconcile-{}", start.format("%Y%m%dT%H"))
+}
+
+/// App and hybrid modes: queues one scan of every repository with an active installation, once
+/// per `RECONCILE_HOURS` period (the snapshot names the period, so calling this often queues
+/// each scan once). GitHub does not redeliver failed webhook deliveries by itself; a scan
+/// catches up whatever they carried, and costs one 304 per listing page when nothing changed.
+/// Returns the ids of the scans queued now.
+pub async fn reconcile(state: &AppState, now: DateTime<Utc>) -> Vec<String> {
+    let hours = state.config.reconcile_hours;
+    if hours == 0 || !state.config.github_mode.uses_app() {
+        return Vec::new();
+    }
+    let repos = match crate::store::app::installed_repos(&state.pool).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "reconciliation: could not list installed repositories");
+            return Vec::new();
+        }
+    };
+    let snapshot = reconcile_snapshot(hours, now);
+    let mut queued = Vec::new();
+    for (owner, repo) in repos {
+        if !state.config.account_allowed(&owner) {
+            continue;
+        }
+        let job = ScanJob {
+            owner,
+            repo,
+            snapshot: snapshot.clone(),
+            max_open_prs: None,
+        };
+        match super::scan::enqueue(state, &job, "reconcile", None).await {
+            Ok(super::PushOutcome::Enqueued) => queued.push(job.job_id()),
+            Ok(super::PushOutcome::Duplicate) => {}
+            Err(e) => {
+                tracing::warn!(scan = %job.job_id(), error = %e, "reconciliation scan not queued");
+                break;
+            }
+        }
+    }
+    if !queued.is_empty() {
+        tracing::info!(scans = queued.len(), %snapshot, "reconciliation scans queued");
+    }
+    queued
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +240,32 @@ mod tests {
             h.period(at("2026-11-22T14:00:00Z")),
             h.period(at("2026-11-22T14:59:59Z"))
         );
+    }
+
+    #[test]
+    fn reconciliation_snapshots_name_the_period() {
+        for (hours, t, snapshot) in [
+            (6, "2026-11-22T14:37:12Z", "reconcile-20261122T12"),
+            (6, "2026-11-22T17:59:59Z", "reconcile-20261122T12"),
+            (6, "2026-11-22T18:00:00Z", "reconcile-20261122T18"),
+            (24, "2026-11-22T14:37:12Z", "reconcile-20261122T00"),
+        ] {
+            assert_eq!(
+                reconcile_snapshot(hours, at(t)),
+                snapshot,
+                "{hours} h at {t}"
+            );
+        }
+        crate::jobs::checked_task_id(
+            &ScanJob {
+                owner: "o".into(),
+                repo: "r".into(),
+                snapshot: reconcile_snapshot(1, at("2026-11-22T14:37:12Z")),
+                max_open_prs: None,
+            }
+            .job_id(),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod check_run;
 pub mod cron;
 pub mod scan;
 pub mod stats;
+pub mod workflow;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -228,13 +229,15 @@ pub struct Queues {
     pub batch: RedisStorage<BatchJob>,
     /// Storage of check-run jobs.
     pub check: RedisStorage<CheckRunJob>,
+    /// Storage of workflow jobs (set refreshes, plan applies, webhooks, digests).
+    pub workflow: RedisStorage<workflow::WorkflowJob>,
     /// Unix time of the last heartbeat of each Redis-backed worker kind (0 = none yet), in the
     /// order of [`WORKER_KINDS`]: one silent kind is a stalled queue even while the others beat.
     last_heartbeat: Arc<[AtomicI64; WORKER_KINDS.len()]>,
 }
 
 /// The Redis-backed workers every process runs (their names start with the kind).
-pub const WORKER_KINDS: [&str; 4] = ["scan", "analyse", "batch", "check"];
+pub const WORKER_KINDS: [&str; 5] = ["scan", "analyse", "batch", "check", "workflow"];
 
 fn queue_config(name: &str) -> QueueConfig {
     QueueConfig::default()
@@ -259,12 +262,15 @@ impl Queues {
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:check")));
         let batch =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:batch")));
+        let workflow = RedisStorage::new(conn.clone())
+            .with_config(queue_config(&format!("{prefix}:workflow")));
         Ok(Queues {
             conn,
             scan,
             analyse,
             batch,
             check,
+            workflow,
             last_heartbeat: Arc::new(std::array::from_fn(|_| AtomicI64::new(0))),
         })
     }
@@ -277,6 +283,7 @@ impl Queues {
             ("batch", self.batch.get_config()),
             ("analyse", self.analyse.get_config()),
             ("check", self.check.get_config()),
+            ("workflow", self.workflow.get_config()),
         ]
     }
 
@@ -419,6 +426,16 @@ impl Queues {
             .await
     }
 
+    /// Queues a workflow job (after `delay`); a second push of the same id is a no-op.
+    pub async fn push_workflow(
+        &self,
+        job: &workflow::WorkflowJob,
+        delay: Option<Duration>,
+    ) -> Result<PushOutcome, JobError> {
+        self.push(self.workflow.get_config(), &job.job_id(), job, delay)
+            .await
+    }
+
     /// Queues a check-run post, at most two per head per debounce window: the first ask in a
     /// window runs at once (a new PR gets its verdict in about a second), a later ask in the
     /// same window runs once when the window closes (so the last state is always shown), and
@@ -458,6 +475,22 @@ pub fn worker_name(kind: &str) -> String {
         std::process::id(),
         fastrand::u32(..)
     )
+}
+
+/// Pause before a stopped worker is restarted, so a Redis outage does not spin.
+const RESTART_PAUSE: Duration = Duration::from_millis(250);
+
+/// Waits `pause` inside apalis' restart callback, which is synchronous and runs on a runtime
+/// thread. On a multi-thread runtime (`serve`) the thread is handed over first, so every other
+/// task (HTTP requests, other workers) keeps running meanwhile; a current-thread runtime (the
+/// in-process test harness) has no other thread to hand over to and simply waits.
+pub fn pause_before_restart(pause: Duration) {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| std::thread::sleep(pause))
+        }
+        _ => std::thread::sleep(pause),
+    }
 }
 
 /// Turns a handler error into what apalis should do with it: retry (with backoff, then again
@@ -501,6 +534,10 @@ pub async fn run_workers(
     let check_name = worker_name("check");
     let check_storage = state.queues.check.clone();
     let check_state = state.clone();
+    let workflow_backoff = backoff().map_err(|e| anyhow::anyhow!("backoff: {e}"))?;
+    let workflow_name = worker_name("workflow");
+    let workflow_storage = state.queues.workflow.clone();
+    let workflow_state = state.clone();
 
     let scan_storage = state.queues.scan.clone();
     let analyse_storage = state.queues.analyse.clone();
@@ -513,7 +550,7 @@ pub async fn run_workers(
         // outage does not spin. Without this the HTTP side would live on with no workers.
         .should_restart(|ctx, err| {
             tracing::warn!(worker = %ctx.name(), error = %err, "worker stopped; restarting it");
-            std::thread::sleep(Duration::from_millis(250));
+            pause_before_restart(RESTART_PAUSE);
             true
         })
         .on_event(move |ctx, event| match event {
@@ -570,6 +607,21 @@ pub async fn run_workers(
                 .enable_tracing()
                 .data(check_state.clone())
                 .build(check_run::handle)
+        })
+        .register(move |restarts| {
+            // Set refreshes, plan applies, outgoing webhooks and digests: never in the way of
+            // analyses.
+            WorkerBuilder::new(format!("{workflow_name}-r{restarts}"))
+                .backend(workflow_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(2)
+                .retry(
+                    apalis::prelude::RetryPolicy::retries(2).with_backoff(workflow_backoff.clone()),
+                )
+                .timeout(Duration::from_secs(600))
+                .catch_panic()
+                .enable_tracing()
+                .data(workflow_state.clone())
+                .build(workflow::handle)
         });
     let monitor = match state.config.scan_schedule.as_deref() {
         Some(expr) => {
@@ -632,6 +684,39 @@ mod tests {
         };
         assert_eq!(c.job_id(), "check:o/r:42:0123abc:588000123");
         checked_task_id(&c.job_id()).unwrap();
+    }
+
+    #[test]
+    fn the_restart_pause_lets_other_tasks_run() {
+        // One worker thread: a pause that blocked it would stop the ticker below.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ticks = Arc::new(AtomicI64::new(0));
+        let t = ticks.clone();
+        let during = rt.block_on(async move {
+            tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let ticks2 = ticks.clone();
+            tokio::spawn(async move {
+                let before = ticks2.load(Ordering::Relaxed);
+                pause_before_restart(Duration::from_millis(300));
+                ticks2.load(Ordering::Relaxed) - before
+            })
+            .await
+            .unwrap()
+        });
+        assert!(
+            during >= 10,
+            "other tasks stalled during the pause: {during} ticks"
+        );
     }
 
     #[test]

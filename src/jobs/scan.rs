@@ -173,13 +173,17 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
     scans::start_scan(&state.pool, &job_id, repo_id, auth, &notes).await?;
 
     let max = job.max_open_prs.map(|m| m as usize);
+    let listing_started = {
+        let c = state.pool.get().await.map_err(StoreError::from)?;
+        repos::db_now(&c).await?
+    };
     let (pulls, _unchanged_list) = gh
         .list_open_pulls(&job.owner, &job.repo, max, stats)
         .await?;
     let v = Versions::current(&state.triage);
 
     let numbers: Vec<i64> = pulls.iter().map(|p| p.number).collect();
-    {
+    let vanished = {
         let mut c = state.pool.get().await.map_err(StoreError::from)?;
         let tx = c.transaction().await.map_err(StoreError::from)?;
         // Only PRs the listing shows changed are written (a re-scan of a quiet repository writes
@@ -202,17 +206,20 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
         let heads: Vec<&str> = pulls.iter().map(|p| p.head.sha.as_str()).collect();
         scans::add_scan_prs(&tx, &job_id, repo_id, v, &numbers, &heads).await?;
         // With a cap, PRs beyond it were not listed: only a full listing can tell what closed.
-        if max.is_none() || pulls.len() < max.unwrap_or(usize::MAX) {
-            let closed = repos::close_vanished(&tx, repo_id, &numbers).await?;
-            if closed > 0 {
-                tracing::info!(scan = %job_id, closed, "PRs left the open list");
-            }
-        }
+        let vanished = if max.is_none() || pulls.len() < max.unwrap_or(usize::MAX) {
+            repos::vanished_candidates(&tx, repo_id, &numbers, listing_started).await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await.map_err(StoreError::from)?;
+        vanished
+    };
+    if !vanished.is_empty() {
+        confirm_vanished(state, job, repo_id, v, &vanished, listing_started, stats).await?;
     }
 
-    // One fetch brings every PR head into the local mirror; analyses diff locally and fall back
-    // to the REST files endpoint for heads the mirror lacks.
+    // Batched fetches bring the heads to analyse into the local mirror; analyses diff locally and
+    // fall back to the REST files endpoint for heads the mirror lacks.
     let pending = scans::pending_prs(&state.pool, &job_id, repo_id, v).await?;
     if let Some(mirror) = &state.mirror
         && !pending.is_empty()
@@ -221,7 +228,13 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
         bases.push(&info.default_branch);
         bases.sort_unstable();
         bases.dedup();
-        if let Err(e) = mirror.sync(&job.owner, &job.repo, &bases).await {
+        // Only the heads this scan analyses are fetched; refs of PRs no longer listed go.
+        let fetch: Vec<i64> = pending.iter().map(|(n, _, _)| *n).collect();
+        let room = || state.disk.ensure_room();
+        if let Err(e) = mirror
+            .sync(&job.owner, &job.repo, &bases, &fetch, &numbers, &room)
+            .await
+        {
             tracing::warn!(scan = %job_id, error = %e, "git mirror unavailable; using the REST files endpoint");
             scans::add_note(
                 &state.pool,
@@ -257,5 +270,78 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
     tracing::info!(scan = %job_id, listed = pulls.len(), pending = pending.len(),
         batches = batches.len(), batches_queued = queued,
         api_calls = stats.calls.load(Ordering::Relaxed), "scan listed");
+    Ok(())
+}
+
+/// Most PRs one scan checks with `GET /pulls/{n}` before closing them; the rest stay open until
+/// the next scan checks them.
+pub const MAX_VANISHED_CHECKS: usize = 200;
+
+/// PRs that a complete listing did not show may still be open: a listing takes time (pages,
+/// rate-limit waits), and PRs closing meanwhile shift later pages, so an open PR can fall
+/// between two pages. Each is asked for by number: a closed or merged one is stored as GitHub
+/// has it, an open one stays open and joins this scan, one GitHub no longer knows (404) is
+/// closed.
+async fn confirm_vanished(
+    state: &AppState,
+    job: &ScanJob,
+    repo_id: i64,
+    v: Versions,
+    candidates: &[i64],
+    since: chrono::DateTime<Utc>,
+    stats: &CallStats,
+) -> Result<(), ScanError> {
+    let job_id = job.job_id();
+    let (mut closed, mut open) = (0u64, 0u64);
+    let mut gone = Vec::new();
+    for &n in candidates.iter().take(MAX_VANISHED_CHECKS) {
+        match state
+            .github
+            .get_pull(&job.owner, &job.repo, n, None, stats)
+            .await
+        {
+            Ok(pr) => {
+                let mut c = state.pool.get().await.map_err(StoreError::from)?;
+                let tx = c.transaction().await.map_err(StoreError::from)?;
+                crate::store::app::upsert_pull_if_newer(&tx, repo_id, &pr).await?;
+                if pr.state_word() == "open" {
+                    scans::add_scan_prs(&tx, &job_id, repo_id, v, &[n], &[pr.head.sha.as_str()])
+                        .await?;
+                    open += 1;
+                } else {
+                    closed += 1;
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+            }
+            Err(GithubError::NotFound(_)) => gone.push(n),
+            Err(e) => {
+                scans::add_note(
+                    &state.pool,
+                    &job_id,
+                    &format!(
+                        "could not check whether PRs missing from the listing closed ({e}); they stay open until the next scan"
+                    ),
+                )
+                .await?;
+                break;
+            }
+        }
+    }
+    if !gone.is_empty() {
+        let c = state.pool.get().await.map_err(StoreError::from)?;
+        closed += repos::close_vanished(&c, repo_id, &gone, since).await?;
+    }
+    if candidates.len() > MAX_VANISHED_CHECKS {
+        scans::add_note(
+            &state.pool,
+            &job_id,
+            &format!(
+                "{} PRs left the open list; {MAX_VANISHED_CHECKS} were checked, the next scan checks the rest",
+                candidates.len()
+            ),
+        )
+        .await?;
+    }
+    tracing::info!(scan = %job_id, missing = candidates.len(), closed, open, "PRs missing from the listing checked");
     Ok(())
 }

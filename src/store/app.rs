@@ -14,59 +14,123 @@ pub enum Claim {
     New,
     /// Processed before: answer "duplicate" and do nothing.
     Duplicate,
+    /// The same signed body arrived before under another delivery id: a replay of a captured
+    /// delivery (the id is not covered by the signature). Answer "duplicate", do nothing.
+    Replay,
+}
+
+/// Who the webhook a delivery is: its id, what it is about, and the SHA-256 of its signed body.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// `X-GitHub-Delivery` (kept on redelivery).
+    pub id: &'a str,
+    /// `X-GitHub-Event`.
+    pub event: &'a str,
+    /// The payload's `action`.
+    pub action: Option<&'a str>,
+    /// `owner/name`, when the event is about one repository.
+    pub repo_full: Option<&'a str>,
+    /// Hex SHA-256 of the body (the signed bytes).
+    pub body_sha256: &'a str,
 }
 
 /// Records a delivery as `pending` inside the caller's transaction. A delivery seen before is a
 /// duplicate unless it is still `pending`, which means the earlier attempt committed its state
-/// change but crashed or failed before its jobs were queued; then it is processed again (the
-/// job pushes de-duplicate by id, so a concurrent double is harmless).
-pub async fn claim_delivery(
-    c: &impl GenericClient,
-    delivery_id: &str,
-    event: &str,
-    action: Option<&str>,
-    repo_full: Option<&str>,
-) -> StoreResult<Claim> {
+/// change but its jobs were not queued; then it is processed again (the job pushes
+/// de-duplicate by id, so a concurrent double is harmless). A body seen before under another
+/// delivery id is a replay. After `Duplicate` or `Replay` the transaction must be dropped.
+pub async fn claim_delivery(c: &impl GenericClient, d: &Delivery<'_>) -> StoreResult<Claim> {
+    let replayed = c
+        .query_opt(
+            "SELECT 1 FROM webhook_deliveries WHERE body_sha256 = $1 AND delivery_id <> $2",
+            &[&d.body_sha256, &d.id],
+        )
+        .await?;
+    if replayed.is_some() {
+        return Ok(Claim::Replay);
+    }
     let row = c
         .query_opt(
-            "INSERT INTO webhook_deliveries (delivery_id, event, action, repo_full, outcome)
-             VALUES ($1, $2, $3, $4, 'pending')
+            "INSERT INTO webhook_deliveries (delivery_id, event, action, repo_full, outcome, body_sha256)
+             VALUES ($1, $2, $3, $4, 'pending', $5)
              ON CONFLICT (delivery_id) DO UPDATE SET received_at = now()
                WHERE webhook_deliveries.outcome = 'pending'
              RETURNING delivery_id",
-            &[&delivery_id, &event, &action, &repo_full],
+            &[&d.id, &d.event, &d.action, &d.repo_full, &d.body_sha256],
         )
-        .await?;
-    Ok(if row.is_some() {
-        Claim::New
-    } else {
-        Claim::Duplicate
-    })
+        .await;
+    match row {
+        Ok(Some(_)) => Ok(Claim::New),
+        Ok(None) => Ok(Claim::Duplicate),
+        // Two copies of one body under different ids at the same moment: the second loses here.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            Ok(Claim::Replay)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// Sets a delivery's outcome (`queued`, `done`, `stale`, `pending`).
+/// Sets a delivery's outcome (`queued`, `done`, `stale`) and forgets its jobs.
 pub async fn set_delivery_outcome(
     c: &impl GenericClient,
     delivery_id: &str,
     outcome: &str,
 ) -> StoreResult<()> {
     c.execute(
-        "UPDATE webhook_deliveries SET outcome = $2 WHERE delivery_id = $1",
+        "UPDATE webhook_deliveries SET outcome = $2, jobs = NULL WHERE delivery_id = $1",
         &[&delivery_id, &outcome],
     )
     .await?;
     Ok(())
 }
 
-/// Forgets a delivery whose jobs could not be queued, so that GitHub's redelivery is processed.
-pub async fn forget_delivery(pool: &Pool, delivery_id: &str) -> StoreResult<()> {
-    let c = pool.get().await?;
+/// Keeps a delivery `pending` with the jobs it has to queue (in the transaction of its state
+/// change, so the jobs can never be lost: the sweeper queues what was not).
+pub async fn set_delivery_jobs(
+    c: &impl GenericClient,
+    delivery_id: &str,
+    jobs: &serde_json::Value,
+) -> StoreResult<()> {
     c.execute(
-        "DELETE FROM webhook_deliveries WHERE delivery_id = $1 AND outcome = 'pending'",
-        &[&delivery_id],
+        "UPDATE webhook_deliveries SET outcome = 'pending', jobs = $2 WHERE delivery_id = $1",
+        &[&delivery_id, &jobs],
     )
     .await?;
     Ok(())
+}
+
+/// Deliveries still `pending` with jobs, received more than `older_than_secs` ago, oldest
+/// first: their jobs never reached the queue.
+pub async fn pending_deliveries(
+    pool: &Pool,
+    older_than_secs: i64,
+    limit: i64,
+) -> StoreResult<Vec<(String, serde_json::Value)>> {
+    let c = pool.get().await?;
+    let rows = c
+        .query(
+            "SELECT delivery_id, jobs FROM webhook_deliveries
+             WHERE outcome = 'pending' AND jobs IS NOT NULL
+               AND received_at < now() - make_interval(secs => $1::float8)
+             ORDER BY received_at LIMIT $2",
+            &[&(older_than_secs as f64), &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Active repositories with an App installation (`owner`, `name`).
+pub async fn installed_repos(pool: &Pool) -> StoreResult<Vec<(String, String)>> {
+    let c = pool.get().await?;
+    let rows = c
+        .query(
+            "SELECT owner, name FROM repositories
+             WHERE installation_id IS NOT NULL AND active
+             ORDER BY lower(owner), lower(name) LIMIT 10000",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// The outcome recorded for a delivery.

@@ -1,6 +1,7 @@
 //! Postgres: the connection pool, embedded migrations, and one file per table group. All SQL of
 //! the appliance lives under this module; transactions start and end here.
 
+pub mod actions;
 pub mod analysis;
 pub mod app;
 pub mod backup;
@@ -9,6 +10,9 @@ pub mod metrics;
 pub mod repos;
 pub mod results;
 pub mod scans;
+pub mod search;
+pub mod sets;
+pub mod settings;
 
 use std::time::Duration;
 

@@ -105,15 +105,16 @@ pub async fn upsert_pull(
         .query_one(
             "WITH old AS (SELECT head_sha FROM pull_requests WHERE repo_id = $1 AND number = $2)
              INSERT INTO pull_requests (repo_id, number, title, body, author, html_url, state, draft,
-                 head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at, merged_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at, merged_at,
+                 labels)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (repo_id, number) DO UPDATE SET
                  title = EXCLUDED.title, body = EXCLUDED.body, author = EXCLUDED.author,
                  html_url = EXCLUDED.html_url, state = EXCLUDED.state, draft = EXCLUDED.draft,
                  head_sha = EXCLUDED.head_sha, head_ref = EXCLUDED.head_ref,
                  base_ref = EXCLUDED.base_ref, base_sha = EXCLUDED.base_sha,
                  updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at,
-                 merged_at = EXCLUDED.merged_at, last_seen_at = now()
+                 merged_at = EXCLUDED.merged_at, labels = EXCLUDED.labels, last_seen_at = now()
              RETURNING (SELECT head_sha FROM old)",
             &[
                 &repo_id,
@@ -132,6 +133,7 @@ pub async fn upsert_pull(
                 &pr.updated_at,
                 &pr.closed_at,
                 &pr.merged_at,
+                &pr.label_names(),
             ],
         )
         .await?;
@@ -170,16 +172,26 @@ pub async fn upsert_listed_pulls(
     let updated: Vec<DateTime<Utc>> = sorted.iter().map(|p| p.updated_at).collect();
     let closed: Vec<Option<DateTime<Utc>>> = sorted.iter().map(|p| p.closed_at).collect();
     let merged: Vec<Option<DateTime<Utc>>> = sorted.iter().map(|p| p.merged_at).collect();
+    // Arrays of arrays must be rectangular: each PR's labels travel joined by U+001F.
+    let labels: Vec<String> = sorted
+        .iter()
+        .map(|p| p.label_names().join("\u{1f}"))
+        .collect();
     let n = c
         .execute(
             "INSERT INTO pull_requests AS p (repo_id, number, title, body, author, html_url, state,
                  draft, head_sha, head_ref, base_ref, base_sha, created_at, updated_at, closed_at,
-                 merged_at)
-             SELECT $1, l.* FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 merged_at, labels)
+             SELECT $1, l.number, l.title, l.body, l.author, l.html_url, l.state, l.draft,
+                 l.head_sha, l.head_ref, l.base_ref, l.base_sha, l.created_at, l.updated_at,
+                 l.closed_at, l.merged_at,
+                 CASE WHEN l.labels = '' THEN '{}'::text[] ELSE string_to_array(l.labels, chr(31)) END
+             FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
                  $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[], $12::text[],
-                 $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[])
+                 $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[],
+                 $17::text[])
                  AS l(number, title, body, author, html_url, state, draft, head_sha, head_ref,
-                      base_ref, base_sha, created_at, updated_at, closed_at, merged_at)
+                      base_ref, base_sha, created_at, updated_at, closed_at, merged_at, labels)
              ORDER BY l.number
              ON CONFLICT (repo_id, number) DO UPDATE SET
                  title = EXCLUDED.title, body = EXCLUDED.body, author = EXCLUDED.author,
@@ -187,36 +199,65 @@ pub async fn upsert_listed_pulls(
                  head_sha = EXCLUDED.head_sha, head_ref = EXCLUDED.head_ref,
                  base_ref = EXCLUDED.base_ref, base_sha = EXCLUDED.base_sha,
                  updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at,
-                 merged_at = EXCLUDED.merged_at, last_seen_at = now()
+                 merged_at = EXCLUDED.merged_at, labels = EXCLUDED.labels, last_seen_at = now()
              WHERE p.updated_at <= EXCLUDED.updated_at",
             &[
                 &repo_id, &number, &title, &body, &author, &html_url, &state, &draft, &head_sha,
-                &head_ref, &base_ref, &base_sha, &created, &updated, &closed, &merged,
+                &head_ref, &base_ref, &base_sha, &created, &updated, &closed, &merged, &labels,
             ],
         )
         .await?;
     Ok(n)
 }
 
-/// Marks open PRs that are not in `still_open` as closed (they left the open list) and drops
-/// their index rows so they stop matching. Returns how many were closed.
+/// The database's clock. A scan notes it before listing, and compares it with `last_seen_at`,
+/// which the same clock stamps whenever a PR row is written (by a scan or a webhook).
+pub async fn db_now(c: &impl GenericClient) -> StoreResult<DateTime<Utc>> {
+    Ok(c.query_one("SELECT now()", &[]).await?.get(0))
+}
+
+/// Open PRs of the repository that a complete listing did not show and that nothing wrote
+/// since `since` (the listing's start): the ones that may have closed. A PR a webhook stored
+/// while the listing ran is not among them.
+pub async fn vanished_candidates(
+    c: &impl GenericClient,
+    repo_id: i64,
+    listed: &[i64],
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<i64>> {
+    let rows = c
+        .query(
+            "SELECT number FROM pull_requests
+             WHERE repo_id = $1 AND state = 'open' AND NOT (number = ANY($2))
+               AND last_seen_at < $3
+             ORDER BY number",
+            &[&repo_id, &listed, &since],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Marks `numbers` closed (GitHub no longer knows them) unless something wrote them since
+/// `since`, and drops their index rows so they stop matching. Returns how many were closed.
 pub async fn close_vanished(
     c: &impl GenericClient,
     repo_id: i64,
-    still_open: &[i64],
+    numbers: &[i64],
+    since: DateTime<Utc>,
 ) -> StoreResult<u64> {
     let closed = c
         .execute(
             "UPDATE pull_requests SET state = 'closed', closed_at = COALESCE(closed_at, now())
-             WHERE repo_id = $1 AND state = 'open' AND NOT (number = ANY($2))",
-            &[&repo_id, &still_open],
+             WHERE repo_id = $1 AND state = 'open' AND number = ANY($2) AND last_seen_at < $3",
+            &[&repo_id, &numbers, &since],
         )
         .await?;
     if closed > 0 {
         c.execute(
             "DELETE FROM index_keys k USING pull_requests p
-             WHERE k.repo_id = $1 AND p.repo_id = k.repo_id AND p.number = k.number AND p.state <> 'open'",
-            &[&repo_id],
+             WHERE k.repo_id = $1 AND p.repo_id = k.repo_id AND p.number = k.number
+               AND p.state <> 'open' AND k.number = ANY($2)",
+            &[&repo_id, &numbers],
         )
         .await?;
     }

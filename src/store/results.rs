@@ -445,8 +445,8 @@ pub struct SetInputs {
     pub members: BTreeMap<u64, MemberInfo>,
     /// Pairs whose latest verdict is "not duplicate".
     pub not_duplicate: HashSet<(u64, u64)>,
-    /// Latest "base is" verdicts: (set members, base number).
-    pub base_overrides: Vec<(Vec<u64>, u64)>,
+    /// "Base is" verdicts, newest first: (set id, set members, base number).
+    pub base_overrides: Vec<(Option<String>, Vec<u64>, u64)>,
 }
 
 /// Loads the inputs of set building.
@@ -535,7 +535,7 @@ pub async fn set_inputs(
         .collect();
     let bases = c
         .query(
-            "SELECT members, base_number FROM feedback
+            "SELECT set_id, members, base_number FROM feedback
              WHERE repo_id = $1 AND verdict = 'base_is' AND base_number IS NOT NULL
              ORDER BY created_at DESC, feedback_id DESC LIMIT 1000",
             &[&repo_id],
@@ -544,9 +544,10 @@ pub async fn set_inputs(
     let base_overrides = bases
         .iter()
         .map(|r| {
-            let m: Option<Vec<i64>> = r.get(0);
-            let b: i64 = r.get(1);
+            let m: Option<Vec<i64>> = r.get(1);
+            let b: i64 = r.get(2);
             (
+                r.get(0),
                 m.unwrap_or_default()
                     .into_iter()
                     .map(|x| x as u64)
@@ -609,6 +610,40 @@ pub async fn pr_briefs(
             (b.number, b)
         })
         .collect())
+}
+
+/// The current head of each of `numbers`.
+pub async fn heads(
+    pool: &Pool,
+    repo_id: i64,
+    numbers: &[i64],
+) -> StoreResult<BTreeMap<i64, String>> {
+    let c = pool.get().await?;
+    let rows = c
+        .query(
+            "SELECT number, head_sha FROM pull_requests WHERE repo_id = $1 AND number = ANY($2)",
+            &[&repo_id, &numbers],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Which of `numbers` carry `label` (case-insensitive), as last seen.
+pub async fn labelled(
+    pool: &Pool,
+    repo_id: i64,
+    numbers: &[i64],
+    label: &str,
+) -> StoreResult<Vec<i64>> {
+    let c = pool.get().await?;
+    let rows = c
+        .query(
+            "SELECT number FROM pull_requests WHERE repo_id = $1 AND number = ANY($2)
+               AND ct_lower_labels(labels) @> ARRAY[lower($3)] ORDER BY number",
+            &[&repo_id, &numbers, &label],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Evidence of stored edges for the given pairs (from the lower number's side).
@@ -738,17 +773,14 @@ pub async fn add_feedback(
         && f.verdict == "not_duplicate"
         && let Some(m) = &f.members
     {
-        for (i, a) in m.iter().enumerate() {
-            for b in &m[i + 1..] {
-                let (lo, hi) = if a < b { (*a, *b) } else { (*b, *a) };
-                tx.execute(
-                    "INSERT INTO feedback (repo_id, target, a_number, b_number, set_id, verdict, actor, note)
-                     VALUES ($1, 'pair', $2, $3, $4, 'not_duplicate', $5, 'from a set verdict')",
-                    &[&repo_id, &lo, &hi, &f.set_id, &f.actor],
-                )
-                .await?;
-            }
-        }
+        // Every pair of members in one statement (200 members are 19,900 pairs).
+        tx.execute(
+            "INSERT INTO feedback (repo_id, target, a_number, b_number, set_id, verdict, actor, note)
+             SELECT $1, 'pair', a.n, b.n, $3, 'not_duplicate', $4, 'from a set verdict'
+             FROM unnest($2::int8[]) AS a(n) JOIN unnest($2::int8[]) AS b(n) ON a.n < b.n",
+            &[&repo_id, m, &f.set_id, &f.actor],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(feedback_row(&row))

@@ -458,7 +458,8 @@ impl TriageConfig {
     }
 }
 
-fn merge(base: &mut toml::Table, user: toml::Table) {
+/// Merges `user` into `base`, key by key (tables recursively, everything else replaced).
+pub fn merge(base: &mut toml::Table, user: toml::Table) {
     for (k, v) in user {
         match (base.get_mut(&k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(u)) => merge(b, u),

@@ -19,6 +19,7 @@ pub mod hash;
 pub mod index;
 pub mod minhash;
 pub mod score;
+pub mod set_ids;
 pub mod sets;
 pub mod signature;
 pub mod tokens;

@@ -33,7 +33,7 @@ pub fn settings(svc: &Services, github_url: &str) -> Settings {
         github_git_url: "http://127.0.0.1:9".into(),
         dashboard_token: None,
         dashboard_auth_mode: "auto".into(),
-        ops_trigger_token: Some("ops-token-for-tests".into()),
+        ops_trigger_token: Some("ops-token-for-tests-0123456789abcdef".into()),
         public_scan_allowed_repos: "bench/playwright,o/r".into(),
         shutdown_timeout_secs: "10".into(),
         migrate_on_start: "true".into(),
@@ -126,7 +126,7 @@ impl App {
         let r = self
             .http
             .post(self.url("/api/ops/public-scan"))
-            .bearer_auth("ops-token-for-tests")
+            .bearer_auth("ops-token-for-tests-0123456789abcdef")
             .json(&body)
             .send()
             .await
@@ -148,7 +148,14 @@ pub async fn wait_scan_at(
     job_id: &str,
     within: Duration,
 ) -> serde_json::Value {
-    wait_scan_with(http, base, job_id, "ops-token-for-tests", within).await
+    wait_scan_with(
+        http,
+        base,
+        job_id,
+        "ops-token-for-tests-0123456789abcdef",
+        within,
+    )
+    .await
 }
 
 /// [`wait_scan_at`] with another ops token.
@@ -256,7 +263,7 @@ pub fn appliance_command(svc: &Services, gh: &str, port: u16) -> std::process::C
         .env("REDIS_URL", &svc.redis_url)
         .env("QUEUE_PREFIX", &svc.queue_prefix)
         .env("GITHUB_API_URL", gh)
-        .env("OPS_TRIGGER_TOKEN", "ops-token-for-tests");
+        .env("OPS_TRIGGER_TOKEN", "ops-token-for-tests-0123456789abcdef");
     cmd
 }
 
@@ -268,6 +275,20 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Polls `f` every 100 ms until it returns something, failing the test after `within`.
+pub async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > within {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -324,6 +345,26 @@ pub fn prom_samples(text: &str, name: &str) -> Vec<(Vec<(String, String)>, f64)>
         }
     }
     out
+}
+
+/// Runs git in `dir` (with a fixed author) and returns its trimmed output; panics on failure.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// GET `path` on an appliance (dashboard API, no token): status and JSON body.
