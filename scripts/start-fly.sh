@@ -26,7 +26,8 @@
 #                          a server elsewhere is used as it is (no local Postgres)
 #   REDIS_URL              default: built from $DATA_ROOT/redis-password;
 #                          a server elsewhere is used as it is (no local Redis)
-#   ROLE                   all | web | worker, passed to `clawtriage serve`
+#   ROLE                   all | web | worker, passed to `clawtriage serve` (the
+#                          script's first argument, when given, sets it)
 #   PG_BINDIR              Postgres server binaries; default newest /usr/lib/postgresql/*/bin
 #   SHUTDOWN_TIMEOUT_SECS  the app's drain bound (default 25); the supervisor waits 5 s more, then SIGKILL
 #   READY_TIMEOUT_SECS     how long to wait for Postgres/Redis to answer, default 120
@@ -189,6 +190,16 @@ CHILD_ENV=(env -i "PATH=$PATH")
 for var in LANG LC_ALL LC_CTYPE LC_MESSAGES TZ TMPDIR; do
     if [[ -n "${!var:-}" ]]; then CHILD_ENV+=("$var=${!var}"); fi
 done
+
+# A role as the first argument (Fly passes a process group's command here):
+# all, web or worker; it becomes ROLE for `clawtriage serve`.
+if (($# > 0)); then
+    case "$1" in
+        all | web | worker) ROLE="$1" ;;
+        *) ct_die "unknown role '$1' (all, web or worker)" ;;
+    esac
+    export ROLE
+fi
 
 if [[ -z "${DATA_ROOT:-}" ]]; then
     if [[ -n "${FLY_APP_NAME:-}" ]]; then DATA_ROOT=/data; else DATA_ROOT=./.data; fi

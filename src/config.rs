@@ -376,10 +376,6 @@ pub struct Settings {
     /// 3600). One pass runs per period however many worker processes there are.
     #[arg(long, env = "HOUSEKEEPING_PERIOD_SECS")]
     pub housekeeping_period_secs: Option<String>,
-    /// PEM file of extra certificate authorities trusted for TLS to Postgres (`sslmode=require`)
-    /// and Redis (`rediss://`), besides the system's; for providers with a private CA.
-    #[arg(long, env = "TLS_CA_FILE")]
-    pub tls_ca_file: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -491,8 +487,6 @@ pub struct Config {
     pub role: Role,
     /// Seconds between housekeeping passes.
     pub housekeeping_period: Duration,
-    /// Extra CA certificates (PEM file) for TLS to Postgres and Redis.
-    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// All problems found in the settings, one per line when displayed.
@@ -976,7 +970,6 @@ impl Settings {
             1..=604_800,
             &mut errors,
         ));
-        let tls_ca_file = non_empty(&self.tls_ca_file).map(PathBuf::from);
 
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
@@ -1029,7 +1022,6 @@ impl Settings {
             repo_settings_refresh,
             role,
             housekeeping_period,
-            tls_ca_file,
         })
     }
 }

@@ -592,7 +592,7 @@ async fn check_runs_are_updated_not_duplicated_and_a_closed_pr_leaves_the_sets()
     .await;
     assert_eq!(first["output"]["title"], "No likely duplicates found");
     // /metrics times the webhook → check run path (nothing else records that histogram).
-    let text = common::scrape(&app.http, &app.base, "ops-token-for-tests").await;
+    let text = common::scrape(&app.http, &app.base, "ops-token-for-tests-0123456789abcdef").await;
     assert!(
         common::prom_value(&text, "clawtriage_webhook_to_check_run_seconds_count", &[]) >= 1.0,
         "{text}"

@@ -38,7 +38,7 @@ async fn trigger(app_base: &str, owner: &str, repo: &str, args: &[&str]) -> Outp
     cli(
         app_base,
         None,
-        &[("OPS_TRIGGER_TOKEN", "ops-token-for-tests")],
+        &[("OPS_TRIGGER_TOKEN", "ops-token-for-tests-0123456789abcdef")],
         &all,
     )
     .await

@@ -19,7 +19,7 @@ async fn a_scan_moves_the_metrics_and_routes_are_templates() {
     let gh = FakeGithub::start().await;
     gh.add_repo("o", "r", common::fixture_repo(Some(12)));
     let mut s = settings(&svc, &gh.url());
-    s.dashboard_token = Some("dash-token".into());
+    s.dashboard_token = Some("dash-token-for-tests-0123456789abcdef".into());
     s.metrics_token = Some(PROM.into());
     let app = App::start(s).await;
 
@@ -34,7 +34,10 @@ async fn a_scan_moves_the_metrics_and_routes_are_templates() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    for token in ["dash-token", "ops-token-for-tests"] {
+    for token in [
+        "dash-token-for-tests-0123456789abcdef",
+        "ops-token-for-tests-0123456789abcdef",
+    ] {
         scrape(&app.http, &app.base, token).await;
     }
 
@@ -57,7 +60,7 @@ async fn a_scan_moves_the_metrics_and_routes_are_templates() {
     let r = app
         .http
         .get(app.url("/api/repos/987654/prs/4242"))
-        .bearer_auth("dash-token")
+        .bearer_auth("dash-token-for-tests-0123456789abcdef")
         .send()
         .await
         .unwrap();

@@ -50,7 +50,7 @@ fn spawn(svc: &Services, gh: &str, role: &str, name: &str, env: &[(&str, &str)])
         .env("GIT_MIRROR", "off")
         .env("DATA_ROOT", dir.join("data"))
         .env("RUST_LOG", "info")
-        .env("METRICS_TOKEN", "metrics-token")
+        .env("METRICS_TOKEN", "metrics-token-for-tests-0123456789abcdef")
         .stdout(out.try_clone().unwrap())
         .stderr(out);
     for (k, v) in env {
@@ -135,7 +135,7 @@ async fn web_runs_no_workers_and_a_worker_serves_only_health() {
     // It queues a scan that nobody runs yet.
     let r = http
         .post(format!("{}/api/ops/public-scan", web.base))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "o", "repo": "r", "snapshot": "roles"}))
         .send()
         .await
@@ -178,15 +178,20 @@ async fn web_runs_no_workers_and_a_worker_serves_only_health() {
     }
     let r = http
         .post(format!("{}/api/ops/public-scan", worker.base))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "o", "repo": "r"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let text = common::scrape(&http, &worker.base, "metrics-token").await;
+    let text = common::scrape(
+        &http,
+        &worker.base,
+        "metrics-token-for-tests-0123456789abcdef",
+    )
+    .await;
     assert!(text.contains("clawtriage_worker_heartbeat_age_seconds"));
-    let text = common::scrape(&http, &web.base, "metrics-token").await;
+    let text = common::scrape(&http, &web.base, "metrics-token-for-tests-0123456789abcdef").await;
     let age = common::prom_value(&text, "clawtriage_worker_heartbeat_age_seconds", &[]);
     assert!(
         (0.0..=30.0).contains(&age),
@@ -354,7 +359,7 @@ async fn two_web_and_two_worker_processes_share_one_database_and_queue() {
     ];
     let r = http
         .post(format!("{}/api/ops/public-scan", webs[0].base))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": "four"}))
         .send()
         .await
@@ -458,7 +463,7 @@ async fn a_worker_killed_mid_scan_loses_nothing() {
     ];
     let r = http
         .post(format!("{}/api/ops/public-scan", web.base))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": "kill"}))
         .send()
         .await
@@ -737,7 +742,7 @@ async fn a_worker_without_the_mirror_fetches_what_its_batches_need() {
     ];
     let r = http
         .post(format!("{}/api/ops/public-scan", web.base))
-        .bearer_auth("ops-token-for-tests")
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
         .json(&json!({"owner": "o", "repo": "r", "snapshot": "mirrors"}))
         .send()
         .await
