@@ -41,6 +41,41 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds used so far by `roots` and every process below them (Postgres's backends are
+/// children of its postmaster).
+fn tree_cpu_secs(roots: &[u32]) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let pids: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect();
+    let parent = |pid: u32| -> u32 {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.to_string()))
+            .and_then(|r| r.split_whitespace().nth(1).and_then(|p| p.parse().ok()))
+            .unwrap_or(0)
+    };
+    pids.into_iter()
+        .filter(|&pid| {
+            let mut p = pid;
+            for _ in 0..64 {
+                if roots.contains(&p) {
+                    return true;
+                }
+                p = parent(p);
+                if p <= 1 {
+                    return false;
+                }
+            }
+            false
+        })
+        .map(cpu_secs)
+        .sum()
+}
+
 struct Proc {
     role: &'static str,
     child: KillOnDrop,
@@ -96,6 +131,8 @@ async fn run(dir: &std::path::Path, workers: usize) {
     }
     let base = format!("http://127.0.0.1:{web_port}");
     let before: Vec<f64> = procs.iter().map(|p| cpu_secs(p.child.0.id())).collect();
+    let servers = svc.own_server_pids();
+    let servers_before = tree_cpu_secs(&servers);
     let http = reqwest::Client::new();
     let t = Instant::now();
     let r = http
@@ -119,6 +156,7 @@ async fn run(dir: &std::path::Path, workers: usize) {
         .zip(&before)
         .map(|(p, b)| cpu_secs(p.child.0.id()) - b)
         .collect();
+    let servers_cpu = tree_cpu_secs(&servers) - servers_before;
     // Analyses by process id (worker names are `app-{host}-{pid}-{random}`).
     let c = svc.client().await;
     let rows = c
@@ -160,7 +198,15 @@ async fn run(dir: &std::path::Path, workers: usize) {
         );
     }
     println!(
-        "    all processes: CPU {:.2}s; the machine has {} cores",
+        "    Postgres and Redis: CPU {servers_cpu:.2}s{}",
+        if servers.is_empty() {
+            " (servers of DATABASE_URL/REDIS_URL: not measured)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "    appliance processes: CPU {:.2}s; the machine has {} cores",
         cpu.iter().sum::<f64>(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );

@@ -239,6 +239,14 @@ pub struct Queues {
 /// The Redis-backed workers every process runs (their names start with the kind).
 pub const WORKER_KINDS: [&str; 5] = ["scan", "analyse", "batch", "check", "workflow"];
 
+/// A queue of long jobs (scans, scan batches): a worker takes one job per fetch, so the jobs of a
+/// scan spread over every worker process that has room instead of being taken ten at a time by
+/// the first to poll (apalis fetches up to `batch_size` at once, 10 by default, and holds what it
+/// cannot start yet).
+fn long_jobs(cfg: QueueConfig) -> QueueConfig {
+    cfg.batch_size(1)
+}
+
 fn queue_config(name: &str) -> QueueConfig {
     QueueConfig::default()
         .queue(name)
@@ -254,14 +262,14 @@ impl Queues {
             .await
             .map_err(|_| JobError::Redis("connect timed out".into()))?
             .map_err(|e| JobError::Redis(e.to_string()))?;
-        let scan =
-            RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:scan")));
+        let scan = RedisStorage::new(conn.clone())
+            .with_config(long_jobs(queue_config(&format!("{prefix}:scan"))));
         let analyse =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:analyse")));
         let check =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:check")));
-        let batch =
-            RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:batch")));
+        let batch = RedisStorage::new(conn.clone())
+            .with_config(long_jobs(queue_config(&format!("{prefix}:batch"))));
         let workflow = RedisStorage::new(conn.clone())
             .with_config(queue_config(&format!("{prefix}:workflow")));
         Ok(Queues {
