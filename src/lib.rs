@@ -15,6 +15,7 @@ pub mod github;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
+pub mod pull;
 pub mod server;
 pub mod state;
 pub mod store;

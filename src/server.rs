@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::github::{GithubClient, RetryPolicy};
+use crate::github::{CachedBody, ClientMemory, GithubClient, RetryPolicy};
 use crate::jobs::{self, Queues};
 use crate::state::AppState;
 use crate::triage::TriageConfig;
@@ -29,6 +30,46 @@ pub fn load_triage_config(config: &Config) -> anyhow::Result<TriageConfig> {
     }
 }
 
+/// The GitHub client's memory kept in Postgres: the `http_cache` table and the repositories'
+/// recorded installations (the glue that keeps `github/` and `store/` apart).
+struct PgClientMemory(deadpool_postgres::Pool);
+
+impl ClientMemory for PgClientMemory {
+    fn cached<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<CachedBody>, String>> {
+        Box::pin(async move {
+            crate::store::repos::http_cache_get(&self.0, url)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn remember<'a>(
+        &'a self,
+        url: &'a str,
+        etag: &'a str,
+        body: &'a [u8],
+        link: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            crate::store::repos::http_cache_put(&self.0, url, etag, body, link)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn installation_of<'a>(
+        &'a self,
+        owner: &'a str,
+        repo: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, String>> {
+        Box::pin(async move {
+            crate::store::app::installation_of(&self.0, owner, repo)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Connects everything the appliance needs. Postgres and Redis may still be starting: the pools
 /// connect lazily and reconnect by themselves.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
@@ -37,10 +78,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let queues = Queues::connect(config.redis_url.expose_secret(), &config.queue_prefix)
         .await
         .context("cannot connect to Redis (REDIS_URL)")?;
+    let memory: Arc<dyn ClientMemory> = Arc::new(PgClientMemory(pool.clone()));
     let github = GithubClient::new(
         &config.github_api_url,
         config.github_token.clone(),
-        Some(pool.clone()),
+        Some(memory.clone()),
         RetryPolicy::default(),
     )
     .map_err(anyhow::Error::msg)?;
@@ -50,8 +92,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         &config.github_private_key_pem,
     ) {
         (true, Some(app_id), Some(pem)) => github.with_app(
-            crate::github::AppAuth::new(app_id, pem, Some(pool.clone()))
-                .map_err(anyhow::Error::msg)?,
+            crate::github::AppAuth::new(app_id, pem, Some(memory)).map_err(anyhow::Error::msg)?,
         ),
         _ => github,
     };

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use clawtriage::github::PullSummary;
 use clawtriage::jobs::analyse::{RepoRef, analyse_heads};
-use clawtriage::store::analysis::Versions;
 use common::{App, FakeGithub, KillOnDrop, Services, settings};
 use serde_json::json;
 
@@ -93,7 +92,6 @@ async fn list_slice(app: &App) -> (RepoRef, Vec<(i64, String)>) {
 
 #[tokio::test]
 async fn batches_analysed_in_any_order_agree_with_the_engine() {
-    let v = Versions::current(&clawtriage::triage::TriageConfig::default());
     // Reversed batches of 9; then batches of 5 in a shuffled order (fixed seed), twice (the
     // second pass finds everything analysed and changes nothing).
     for (size, shuffle) in [(9usize, false), (5, true)] {
@@ -102,6 +100,9 @@ async fn batches_analysed_in_any_order_agree_with_the_engine() {
         gh.add_repo("bench", "playwright", common::fixture_repo(None));
         let app = App::start(settings(&svc, &gh.url())).await;
         let (repo, heads) = list_slice(&app).await;
+        let cfg = clawtriage::jobs::triage_config(&app.state, repo.repo_id)
+            .await
+            .unwrap();
         let mut batches: Vec<Vec<(i64, String)>> = heads.chunks(size).map(|c| c.to_vec()).collect();
         if shuffle {
             let mut rng = fastrand::Rng::with_seed(13);
@@ -112,7 +113,7 @@ async fn batches_analysed_in_any_order_agree_with_the_engine() {
         for pass in 0..if shuffle { 2 } else { 1 } {
             for b in &batches {
                 let refs: Vec<(i64, &str)> = b.iter().map(|(n, h)| (*n, h.as_str())).collect();
-                let report = analyse_heads(&app.state, &repo, &refs, v, "test", false)
+                let report = analyse_heads(&app.state, &repo, &refs, &cfg, "test", false)
                     .await
                     .unwrap();
                 assert!(report.retry.is_empty(), "{report:?}");

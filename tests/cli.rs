@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{App, FakeGithub, Services, settings};
 use serde_json::Value;
 
-const DASH: &str = "dash-token";
+const DASH: &str = "dash-token-for-tests-0123456789abcdef";
 
 /// Runs the binary with a clean environment: the appliance's URL, `token` as CLAWTRIAGE_TOKEN
 /// and `extra` variables.

@@ -11,7 +11,7 @@ use clawtriage::jobs::{CheckRunJob, Queues, ScanJob};
 use common::{App, FakeGithub, Services, prom_samples, prom_value, scrape, settings};
 use serde_json::json;
 
-const PROM: &str = "prom-token";
+const PROM: &str = "prom-token-for-tests-0123456789abcdef";
 
 #[tokio::test]
 async fn a_scan_moves_the_metrics_and_routes_are_templates() {

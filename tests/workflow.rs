@@ -495,6 +495,28 @@ async fn repository_settings_are_read_validated_shown_and_fall_back_to_the_defau
         eff.config.channels, base.channels,
         "keys the file leaves out keep the appliance's"
     );
+    // And so does the analysis: the next scan analyses every open head again under the
+    // repository's configuration (its version on every run, its bot list in the signatures).
+    let _ = scan(&app, "settings-3").await;
+    let c = pool.get().await.unwrap();
+    let row = c
+        .query_one(
+            "SELECT count(*) FILTER (WHERE a.config_version = $2), count(DISTINCT p.number)
+             FROM pull_requests p
+             LEFT JOIN analysis_runs a ON a.repo_id = p.repo_id AND a.number = p.number
+              AND a.head_sha = p.head_sha AND a.status = 'done'
+             WHERE p.repo_id = $1 AND p.state = 'open'",
+            &[&repo_id, &(version as i32)],
+        )
+        .await
+        .unwrap();
+    let (under_file, open): (i64, i64) = (row.get(0), row.get(1));
+    assert!(open > 0);
+    assert_eq!(
+        under_file, open,
+        "every open head analysed under the file's configuration"
+    );
+    drop(c);
     // A removed file brings the defaults back.
     gh.set_file(OWNER, REPO, SETTINGS_FILE, None);
     let b = reload().await;

@@ -356,16 +356,18 @@ async fn queue_jobs(state: &AppState, delivery: &str, jobs: &DeliveryJobs) -> Ap
         }
         // The head is queued: the first analysis job of the repository to run takes it along
         // (a burst of deliveries becomes a few batches).
-        match state.pool.get().await {
-            Ok(c) => {
-                let v = Versions::current(&state.triage);
+        let cfg = crate::jobs::triage_config(state, job.repo_id).await;
+        match (state.pool.get().await, cfg) {
+            (Ok(c), Ok(cfg)) => {
+                let v = Versions::current(&cfg);
                 if let Err(e) =
                     analysis::mark_queued(&c, job.repo_id, job.number, &job.head_sha, v).await
                 {
                     tracing::warn!(delivery, error = %e, "could not mark the head queued");
                 }
             }
-            Err(e) => tracing::warn!(delivery, error = %e, "could not mark the head queued"),
+            (Err(e), _) => tracing::warn!(delivery, error = %e, "could not mark the head queued"),
+            (_, Err(e)) => tracing::warn!(delivery, error = %e, "could not mark the head queued"),
         }
     }
     for job in &jobs.scans {
@@ -531,7 +533,11 @@ async fn pull_request(
     if let PullChange::Applied { previous_head } = &change {
         head_changed = previous_head.as_deref() != Some(pr.head.sha.as_str());
         if pr.state_word() == "open" {
-            let v = Versions::current(&state.triage);
+            let v = Versions::current(
+                crate::jobs::triage_config_on(state, &tx, repo_id)
+                    .await?
+                    .as_ref(),
+            );
             let prior = analysis::analysis_status(&tx, repo_id, pr.number, &pr.head.sha, v).await?;
             // A reopened PR left the index when it closed: analyse its head again in full. So
             // does a finished head whose title or body was edited (its references changed).

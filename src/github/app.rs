@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{CallStats, GithubClient, GithubError};
+use super::{CallStats, ClientMemory, GithubClient, GithubError};
 
 /// The JWT's `iat` lies this far in the past (clock skew between us and GitHub).
 pub const JWT_BACKDATE_SECS: i64 = 60;
@@ -46,7 +45,7 @@ pub struct AppAuth {
     key: EncodingKey,
     /// Where repositories' installations are recorded (None: never use installation tokens
     /// implicitly).
-    pool: Option<Pool>,
+    memory: Option<Arc<dyn ClientMemory>>,
     /// One slot per installation; its lock makes concurrent callers share one refresh.
     tokens: Mutex<HashMap<i64, Slot>>,
     refresh_margin: Duration,
@@ -78,7 +77,11 @@ impl std::fmt::Debug for AccessToken {
 
 impl AppAuth {
     /// Reads the PEM key (literal `\n` sequences, as env files often carry them, are accepted).
-    pub fn new(app_id: u64, pem: &SecretString, pool: Option<Pool>) -> Result<Self, String> {
+    pub fn new(
+        app_id: u64,
+        pem: &SecretString,
+        memory: Option<Arc<dyn ClientMemory>>,
+    ) -> Result<Self, String> {
         let pem = pem.expose_secret().replace("\\n", "\n");
         let key = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
             "GITHUB_PRIVATE_KEY_PEM: not an RSA private key in PEM form".to_string()
@@ -86,7 +89,7 @@ impl AppAuth {
         Ok(AppAuth {
             app_id,
             key,
-            pool,
+            memory,
             tokens: Mutex::new(HashMap::new()),
             refresh_margin: TOKEN_REFRESH_MARGIN,
         })
@@ -207,8 +210,8 @@ impl GithubClient {
     /// How requests about `owner/repo` authenticate: `installation` (an App installation token),
     /// `token` (GITHUB_TOKEN) or `anonymous` (60 requests per hour).
     pub async fn auth_kind(&self, owner: &str, repo: &str) -> &'static str {
-        if let Some(pool) = self.app.as_ref().and_then(|a| a.pool.as_ref())
-            && let Ok(Some(_)) = crate::store::app::installation_of(pool, owner, repo).await
+        if let Some(memory) = self.app.as_ref().and_then(|a| a.memory.as_ref())
+            && let Ok(Some(_)) = memory.installation_of(owner, repo).await
         {
             return "installation";
         }
@@ -226,13 +229,14 @@ impl GithubClient {
         let Some(app) = &self.app else {
             return Ok(None);
         };
-        let Some(pool) = &app.pool else {
+        let Some(memory) = &app.memory else {
             return Ok(None);
         };
         let Some((owner, repo)) = repo_of_url(&self.api_url, url) else {
             return Ok(None);
         };
-        let installation = crate::store::app::installation_of(pool, owner, repo)
+        let installation = memory
+            .installation_of(owner, repo)
             .await
             .map_err(|e| GithubError::Cache(format!("installation lookup: {e}")))?;
         match installation {

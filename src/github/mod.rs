@@ -1,5 +1,5 @@
 //! GitHub REST client: one shared connection pool, `Link` pagination, conditional requests
-//! (ETag / 304, remembered in Postgres), primary and secondary rate limits, bounded retries of
+//! (ETag / 304, remembered through [`ClientMemory`]), primary and secondary rate limits, bounded retries of
 //! 5xx and transport errors. Tokens are never logged.
 
 pub mod app;
@@ -11,13 +11,38 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
+use futures::future::BoxFuture;
 use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, IF_NONE_MATCH, LINK, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use app::AppAuth;
 pub use types::{FileEntry, PullSummary, RepoInfo};
+
+/// A response body remembered for conditional requests: its `ETag`, the body and its `Link`.
+pub type CachedBody = (String, Vec<u8>, Option<String>);
+
+/// What the client remembers between requests, kept by whoever builds it (the appliance keeps it
+/// in Postgres, see `server.rs`): response bodies by URL for `ETag` revalidation, and which App
+/// installation serves a repository. Errors are the keeper's, in words.
+pub trait ClientMemory: Send + Sync {
+    /// The remembered `ETag`, body and `Link` header of `url`.
+    fn cached<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<CachedBody>, String>>;
+    /// Remembers the `ETag`, body and `Link` header of `url`.
+    fn remember<'a>(
+        &'a self,
+        url: &'a str,
+        etag: &'a str,
+        body: &'a [u8],
+        link: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// The App installation recorded for `owner/repo` (None: not installed, or inactive).
+    fn installation_of<'a>(
+        &'a self,
+        owner: &'a str,
+        repo: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, String>>;
+}
 
 /// GitHub's cap on the files the REST API lists for one PR.
 pub const MAX_PR_FILES: usize = 3000;
@@ -158,7 +183,7 @@ pub struct GithubClient {
     http: reqwest::Client,
     api_url: Arc<str>,
     token: Option<SecretString>,
-    cache: Option<Pool>,
+    cache: Option<Arc<dyn ClientMemory>>,
     retry: RetryPolicy,
     /// GitHub App credentials (app and hybrid modes): requests under `/repos/{owner}/{repo}`
     /// of an installed repository use its installation token.
@@ -195,12 +220,12 @@ fn header_i64(h: &HeaderMap, name: &str) -> Option<i64> {
 }
 
 impl GithubClient {
-    /// A client for `api_url`; `token` is optional in public mode; `cache` is the Postgres pool
-    /// holding ETags (None disables conditional requests).
+    /// A client for `api_url`; `token` is optional in public mode; `cache` remembers ETags
+    /// (None disables conditional requests).
     pub fn new(
         api_url: &str,
         token: Option<SecretString>,
-        cache: Option<Pool>,
+        cache: Option<Arc<dyn ClientMemory>>,
         retry: RetryPolicy,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
@@ -229,16 +254,11 @@ impl GithubClient {
         &self.api_url
     }
 
-    async fn cached(
-        &self,
-        url: &str,
-    ) -> Result<Option<(String, Vec<u8>, Option<String>)>, GithubError> {
-        let Some(pool) = &self.cache else {
+    async fn cached(&self, url: &str) -> Result<Option<CachedBody>, GithubError> {
+        let Some(memory) = &self.cache else {
             return Ok(None);
         };
-        crate::store::repos::http_cache_get(pool, url)
-            .await
-            .map_err(|e| GithubError::Cache(e.to_string()))
+        memory.cached(url).await.map_err(GithubError::Cache)
     }
 
     /// GET one URL (absolute, or a path under the API base) with retries, rate-limit handling
@@ -455,10 +475,11 @@ impl GithubClient {
                         continue;
                     }
                 };
-                if let (Some(pool), Some(etag), true) = (&self.cache, etag, conditional) {
-                    crate::store::repos::http_cache_put(pool, &url, &etag, &body, link.as_deref())
+                if let (Some(memory), Some(etag), true) = (&self.cache, etag, conditional) {
+                    memory
+                        .remember(&url, &etag, &body, link.as_deref())
                         .await
-                        .map_err(|e| GithubError::Cache(e.to_string()))?;
+                        .map_err(GithubError::Cache)?;
                 }
                 self.pace(stats).await?;
                 return Ok(Page {

@@ -30,7 +30,9 @@ use crate::github::{CallStats, GithubError};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::analysis::{self, EdgeRow, Finished, IndexRow, Outcome, Versions};
-use crate::triage::{self, Analysis, Category, Edge, FileChange, FileStatus, PrInput, Signature};
+use crate::triage::{
+    self, Analysis, Category, Edge, FileChange, FileStatus, PrInput, Signature, TriageConfig,
+};
 
 /// Edges stored per analysed head, strongest first.
 pub const TOP_EDGES: usize = 10;
@@ -115,7 +117,10 @@ pub async fn handle(
         owner: job.owner.clone(),
         repo: job.repo.clone(),
     };
-    let v = Versions::current(&state.triage);
+    let cfg = super::triage_config(&state, job.repo_id)
+        .await
+        .map_err(|e| into_apalis_error(e.into(), &attempt, false))?;
+    let v = Versions::current(&cfg);
     let job_id = job.job_id();
     let waited_since = std::time::Instant::now();
     loop {
@@ -201,7 +206,10 @@ async fn run_job(
     job_id: &str,
     attempt: &Attempt,
 ) -> Result<(), BoxDynError> {
-    let v = Versions::current(&state.triage);
+    let cfg = super::triage_config(state, repo.repo_id)
+        .await
+        .map_err(|e| into_apalis_error(e.into(), attempt, false))?;
+    let v = Versions::current(&cfg);
     let refs: Vec<(i64, &str)> = heads.iter().map(|(n, h)| (*n, h.as_str())).collect();
     if attempt.current() > super::MAX_ATTEMPTS {
         let msg = format!("gave up after {} attempts", super::MAX_ATTEMPTS);
@@ -210,7 +218,7 @@ async fn run_job(
         return Err(into_apalis_error(anyhow::anyhow!(msg), attempt, true));
     }
     let started = std::time::Instant::now();
-    let result = analyse_heads(state, repo, &refs, v, job_id, claimed).await;
+    let result = analyse_heads(state, repo, &refs, &cfg, job_id, claimed).await;
     crate::metrics::analysis_job_finished(
         snapshot == "webhook",
         started,
@@ -405,10 +413,11 @@ pub async fn analyse_heads(
     state: &AppState,
     repo: &RepoRef,
     heads: &[(i64, &str)],
-    v: Versions,
+    cfg: &Arc<TriageConfig>,
     job: &str,
     claimed: bool,
 ) -> Result<BatchReport, AnalyseError> {
+    let v = Versions::current(cfg);
     state.disk.ensure_room().map_err(AnalyseError::DiskLow)?;
     let pool = &state.pool;
     let repo_id = repo.repo_id;
@@ -547,11 +556,11 @@ pub async fn analyse_heads(
     clock.lap("fetch");
 
     // 3. The engine, on every core.
-    let cfg = state.triage.clone();
+    let engine_cfg = cfg.clone();
     let analysed: Vec<Analysed> = on_cores(inputs, move |f: Fetched| {
-        let mut analysis = triage::analyse(&f.input, &cfg);
+        let mut analysis = triage::analyse(&f.input, &engine_cfg);
         analysis.degraded.extend(f.notes);
-        let keys = triage::index_keys(&analysis.signature, &cfg);
+        let keys = triage::index_keys(&analysis.signature, &engine_cfg);
         let encoded = analysis::encode_signature(&analysis.signature).map_err(|e| e.to_string());
         Analysed {
             number: f.number,
@@ -586,7 +595,7 @@ pub async fn analyse_heads(
             encoded: a.encoded.clone().unwrap_or_default(),
             keys: &a.keys,
             // Bot PRs pair like any other unless `[bots] scope = "all"`.
-            matchable: !(a.analysis.is_bot && state.triage.excludes_bots_entirely()),
+            matchable: !(a.analysis.is_bot && cfg.excludes_bots_entirely()),
         })
         .collect();
     let written = if index_rows.is_empty() {
@@ -605,7 +614,7 @@ pub async fn analyse_heads(
     let scored = if indexed.is_empty() {
         Vec::new()
     } else {
-        score_batch(state, repo_id, v, &indexed, &mut clock).await?
+        score_batch(state, repo_id, cfg, &indexed, &mut clock).await?
     };
 
     // 7. Edges, the analyses' ends and the scans' progress.
@@ -696,11 +705,12 @@ struct Scored {
 async fn score_batch(
     state: &AppState,
     repo_id: i64,
-    v: Versions,
+    cfg: &Arc<TriageConfig>,
     indexed: &[&Analysed],
     clock: &mut StageClock,
 ) -> Result<Vec<Scored>, AnalyseError> {
-    let cfg = state.triage.clone();
+    let v = Versions::current(cfg);
+    let cfg = cfg.clone();
     let c = state.pool.get().await.map_err(StoreError::from)?;
     // Postings and document frequencies of every key of the batch, in one query.
     let mut keys: Vec<&str> = indexed

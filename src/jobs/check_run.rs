@@ -15,6 +15,7 @@ use crate::state::AppState;
 use crate::store::analysis::{self, Versions};
 use crate::store::results::CandidateRow;
 use crate::store::{StoreError, app as app_store, results};
+use crate::triage::TriageConfig;
 
 /// The opt-in label.
 pub const DUPLICATE_LABEL: &str = "triage:possible-duplicate";
@@ -58,11 +59,13 @@ impl CheckRunError {
     }
 }
 
-fn review_threshold(state: &AppState) -> f64 {
+/// The score from which a candidate is worth a maintainer's look: REVIEW_SCORE_THRESHOLD, else
+/// the repository's engine configuration.
+fn review_threshold(state: &AppState, cfg: &TriageConfig) -> f64 {
     state
         .config
         .review_score_threshold
-        .unwrap_or(state.triage.review_threshold)
+        .unwrap_or(cfg.review_threshold)
 }
 
 /// Called when analyses end well: in app and hybrid modes, for a repository with an
@@ -82,7 +85,8 @@ pub async fn after_analysis(
     {
         return Ok(());
     }
-    let v = Versions::current(&state.triage);
+    let cfg = super::triage_config(state, repo.repo_id).await?;
+    let v = Versions::current(&cfg);
     let mut targets: Vec<(i64, String)> = Vec::new();
     for (number, head_sha) in heads {
         targets.push((*number, head_sha.clone()));
@@ -93,7 +97,7 @@ pub async fn after_analysis(
                 *number,
                 head_sha,
                 &["SAME_CHANGE", "SAME_FEATURE", "COMPETING_IMPLEMENTATION"],
-                review_threshold(state),
+                review_threshold(state, &cfg),
                 v,
             )
             .await?,
@@ -280,7 +284,8 @@ async fn run(state: &AppState, job: &CheckRunJob) -> Result<(), CheckRunError> {
         // Superseded by a newer head (which has its own job), or closed.
         return Ok(());
     }
-    let v = Versions::current(&state.triage);
+    let cfg = super::triage_config(state, job.repo_id).await?;
+    let v = Versions::current(&cfg);
     {
         let c = pool.get().await?;
         let status =
@@ -289,7 +294,7 @@ async fn run(state: &AppState, job: &CheckRunJob) -> Result<(), CheckRunError> {
             return Ok(());
         }
     }
-    let threshold = review_threshold(state);
+    let threshold = review_threshold(state, &cfg);
     let candidates = results::candidates(
         pool,
         job.repo_id,

@@ -22,6 +22,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::AppState;
 
+/// The engine configuration of a repository: the appliance's, with the valid `[triage]` overrides
+/// of its `.github/clawtriage.toml` merged over it (see
+/// [`crate::store::settings::effective_triage_config`]). Every path that analyses, queues or
+/// reads an analysis of the repository takes its versions from this.
+pub async fn triage_config(
+    state: &AppState,
+    repo_id: i64,
+) -> Result<Arc<crate::triage::TriageConfig>, crate::store::StoreError> {
+    let c = state.pool.get().await?;
+    triage_config_on(state, &c, repo_id).await
+}
+
+/// [`triage_config`] on a connection or transaction the caller holds.
+pub async fn triage_config_on(
+    state: &AppState,
+    c: &impl deadpool_postgres::GenericClient,
+    repo_id: i64,
+) -> Result<Arc<crate::triage::TriageConfig>, crate::store::StoreError> {
+    let e = crate::store::settings::effective_triage_config_on(c, repo_id, &state.triage).await?;
+    Ok(if e.overridden {
+        Arc::new(e.config)
+    } else {
+        state.triage.clone()
+    })
+}
+
 /// Attempts (in-process retries included) after which a job is given up and marked failed.
 pub const MAX_ATTEMPTS: usize = 5;
 /// How long an idempotency key blocks a re-push of the same job id.

@@ -180,7 +180,7 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
     let (pulls, _unchanged_list) = gh
         .list_open_pulls(&job.owner, &job.repo, max, stats)
         .await?;
-    let v = Versions::current(&state.triage);
+    let v = Versions::current(super::triage_config(state, repo_id).await?.as_ref());
 
     let numbers: Vec<i64> = pulls.iter().map(|p| p.number).collect();
     let vanished = {

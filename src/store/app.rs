@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::{StoreError, StoreResult};
-use crate::github::PullSummary;
+use crate::pull::PullSummary;
 
 /// Outcome of claiming a webhook delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
 
 use super::StoreResult;
-use crate::github::PullSummary;
+use crate::pull::PullSummary;
 
 /// A repository row.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

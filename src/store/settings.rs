@@ -98,7 +98,14 @@ pub async fn touch_settings(pool: &Pool, repo_id: i64) -> StoreResult<()> {
 
 /// The stored read, if the file was ever read.
 pub async fn load_settings(pool: &Pool, repo_id: i64) -> StoreResult<Option<StoredSettings>> {
-    let c = pool.get().await?;
+    load_settings_on(&pool.get().await?, repo_id).await
+}
+
+/// [`load_settings`] on a connection or transaction the caller holds.
+pub async fn load_settings_on(
+    c: &impl GenericClient,
+    repo_id: i64,
+) -> StoreResult<Option<StoredSettings>> {
     let row = c
         .query_opt(
             "SELECT status, git_ref, blob_sha, text, errors, fetched_at, changed_at, settings
@@ -125,7 +132,12 @@ pub async fn load_settings(pool: &Pool, repo_id: i64) -> StoreResult<Option<Stor
 /// The settings in force for a repository: the file's when it was valid, else the appliance's
 /// defaults (a missing, unreadable or invalid file changes nothing and turns nothing on).
 pub async fn repo_settings(pool: &Pool, repo_id: i64) -> StoreResult<RepoSettings> {
-    Ok(load_settings(pool, repo_id)
+    repo_settings_on(&pool.get().await?, repo_id).await
+}
+
+/// [`repo_settings`] on a connection or transaction the caller holds.
+pub async fn repo_settings_on(c: &impl GenericClient, repo_id: i64) -> StoreResult<RepoSettings> {
+    Ok(load_settings_on(c, repo_id)
         .await?
         .filter(|s| s.status == "valid")
         .and_then(|s| s.settings)
@@ -154,7 +166,17 @@ pub async fn effective_triage_config(
     repo_id: i64,
     base: &TriageConfig,
 ) -> StoreResult<EffectiveTriage> {
-    let s = repo_settings(pool, repo_id).await?;
+    effective_triage_config_on(&pool.get().await?, repo_id, base).await
+}
+
+/// [`effective_triage_config`] on a connection or transaction the caller holds (a handler that
+/// holds one must not wait for a second from the pool).
+pub async fn effective_triage_config_on(
+    c: &impl GenericClient,
+    repo_id: i64,
+    base: &TriageConfig,
+) -> StoreResult<EffectiveTriage> {
+    let s = repo_settings_on(c, repo_id).await?;
     if s.triage.is_empty() {
         return Ok(EffectiveTriage {
             config: base.clone(),
@@ -177,8 +199,7 @@ pub async fn effective_triage_config(
     };
     let json = serde_json::to_value(&cfg).unwrap_or(serde_json::Value::Null);
     let digest = hex::encode(Sha256::digest(json.to_string().as_bytes()));
-    let c = pool.get().await?;
-    let version = register_config(&c, &digest, &json).await?;
+    let version = register_config(c, &digest, &json).await?;
     cfg.config_version = version;
     Ok(EffectiveTriage {
         config: cfg,
