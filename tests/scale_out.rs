@@ -65,6 +65,23 @@ fn spawn(svc: &Services, gh: &str, role: &str, name: &str, env: &[(&str, &str)])
     }
 }
 
+/// Triggers a scan of `owner/repo` through the web process at `base` (202 expected).
+async fn trigger(http: &reqwest::Client, base: &str, owner: &str, repo: &str, snapshot: &str) {
+    let r = http
+        .post(format!("{base}/api/ops/public-scan"))
+        .bearer_auth("ops-token-for-tests-0123456789abcdef")
+        .json(&json!({"owner": owner, "repo": repo, "snapshot": snapshot}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        202,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
 /// `GET /api/health` of a process: status and body.
 async fn health(http: &reqwest::Client, p: &Proc) -> (u16, Value) {
     common::get_json(http, &p.base, "/api/health").await
@@ -133,14 +150,7 @@ async fn web_runs_no_workers_and_a_worker_serves_only_health() {
     assert_eq!(b["workers"], "none", "{b}");
     assert_eq!(b["down"], json!([]), "{b}");
     // It queues a scan that nobody runs yet.
-    let r = http
-        .post(format!("{}/api/ops/public-scan", web.base))
-        .bearer_auth("ops-token-for-tests-0123456789abcdef")
-        .json(&json!({"owner": "o", "repo": "r", "snapshot": "roles"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    trigger(&http, &web.base, "o", "r", "roles").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(gh.count(|l| l.path.starts_with("/repos/o/r/pulls")), 0);
     assert!(registered_workers(&svc).await.is_empty());
@@ -357,14 +367,7 @@ async fn two_web_and_two_worker_processes_share_one_database_and_queue() {
         spawn(&svc, &gh.url(), "worker", "worker-a", &WORKER_ENV),
         spawn(&svc, &gh.url(), "worker", "worker-b", &WORKER_ENV),
     ];
-    let r = http
-        .post(format!("{}/api/ops/public-scan", webs[0].base))
-        .bearer_auth("ops-token-for-tests-0123456789abcdef")
-        .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": "four"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
+    trigger(&http, &webs[0].base, "bench", "playwright", "four").await;
     let st = common::wait_scan_at(
         &http,
         &webs[1].base,
@@ -461,14 +464,7 @@ async fn a_worker_killed_mid_scan_loses_nothing() {
         spawn(&svc, &gh.url(), "worker", "worker-a", &WORKER_ENV),
         spawn(&svc, &gh.url(), "worker", "worker-b", &WORKER_ENV),
     ];
-    let r = http
-        .post(format!("{}/api/ops/public-scan", web.base))
-        .bearer_auth("ops-token-for-tests-0123456789abcdef")
-        .json(&json!({"owner": "bench", "repo": "playwright", "snapshot": "kill"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
+    trigger(&http, &web.base, "bench", "playwright", "kill").await;
 
     // Wait for the hung head to be running, then SIGKILL the process running it.
     let c = svc.client().await;
@@ -657,54 +653,35 @@ async fn the_supervisor_starts_no_servers_when_they_are_elsewhere() {
     assert!(status.success(), "{}", log());
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A "GitHub" git server (a bare repository with `refs/pull/N/head`) and the matching REST
 /// side, for `n` PRs that each change one file.
 fn git_remote(root: &std::path::Path, n: i64) -> FakeRepo {
     let work = root.join("work");
     std::fs::create_dir_all(work.join("src")).unwrap();
-    git(&work, &["init", "-q", "-b", "main"]);
+    common::git(&work, &["init", "-q", "-b", "main"]);
     std::fs::write(work.join("src/lib.ts"), "export const a = 1;\n").unwrap();
-    git(&work, &["add", "."]);
-    git(&work, &["commit", "-q", "-m", "base"]);
+    common::git(&work, &["add", "."]);
+    common::git(&work, &["commit", "-q", "-m", "base"]);
     let bare = root.join("remote/o/r.git");
     std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
-    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    common::git(&bare, &["init", "-q", "--bare"]);
+    common::git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
     let mut repo = FakeRepo {
         default_branch: "main".into(),
         ..Default::default()
     };
     for i in 1..=n {
-        git(&work, &["checkout", "-q", "-B", &format!("pr{i}"), "main"]);
+        common::git(&work, &["checkout", "-q", "-B", &format!("pr{i}"), "main"]);
         std::fs::write(
             work.join(format!("src/m{i}.ts")),
             format!("export function f{i}() {{ return {i}; }}\n"),
         )
         .unwrap();
-        git(&work, &["add", "."]);
-        git(&work, &["commit", "-q", "-m", &format!("pr {i}")]);
-        let sha = git(&work, &["rev-parse", "HEAD"]);
+        common::git(&work, &["add", "."]);
+        common::git(&work, &["commit", "-q", "-m", &format!("pr {i}")]);
+        let sha = common::git(&work, &["rev-parse", "HEAD"]);
         let dest = format!("HEAD:refs/pull/{i}/head");
-        git(&work, &["push", "-q", bare.to_str().unwrap(), &dest]);
+        common::git(&work, &["push", "-q", bare.to_str().unwrap(), &dest]);
         let (pr, _) = common::fake_github::simple_pr(i, &sha, &format!("pr {i}"), vec![]);
         repo.pulls.push(pr);
     }
@@ -740,14 +717,7 @@ async fn a_worker_without_the_mirror_fetches_what_its_batches_need() {
         spawn(&svc, &gh.url(), "worker", "worker-a", &env),
         spawn(&svc, &gh.url(), "worker", "worker-b", &env),
     ];
-    let r = http
-        .post(format!("{}/api/ops/public-scan", web.base))
-        .bearer_auth("ops-token-for-tests-0123456789abcdef")
-        .json(&json!({"owner": "o", "repo": "r", "snapshot": "mirrors"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
+    trigger(&http, &web.base, "o", "r", "mirrors").await;
     let st = common::wait_scan_at(
         &http,
         &web.base,
