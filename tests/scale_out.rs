@@ -433,6 +433,27 @@ async fn two_web_and_two_worker_processes_share_one_database_and_queue() {
         after["total"].as_u64().unwrap() + 1,
         before["total"].as_u64().unwrap()
     );
+
+    // One trigger budget per client across both web processes: calls alternating between A and
+    // B (a wrong token: counted before the token is checked) are refused once the client's ten
+    // a minute are spent (the scan above used one), not after ten on each.
+    let mut codes = Vec::new();
+    for i in 0..12 {
+        let r = http
+            .post(format!("{}/api/ops/public-scan", webs[i % 2].base))
+            .bearer_auth("wrong-token")
+            .json(&json!({"owner": "bench", "repo": "playwright"}))
+            .send()
+            .await
+            .unwrap();
+        codes.push(r.status().as_u16());
+    }
+    let allowed = codes.iter().take_while(|c| **c == 401).count();
+    assert!(
+        allowed == 9 || allowed == 10,
+        "9 calls allowed (10 once the scan's call is a minute old): {codes:?}"
+    );
+    assert!(codes[allowed..].iter().all(|c| *c == 429), "{codes:?}");
 }
 
 #[tokio::test]
