@@ -400,3 +400,105 @@ async fn work_a_lost_job_left_running_is_settled_by_the_reaper() {
     assert_eq!(failed, 1);
     app.stop().await;
 }
+
+/// What the store holds about PR `n`: its files (head and path), its signature (head and bytes),
+/// its index keys and its edges, as text.
+async fn rows_of(c: &tokio_postgres::Client, n: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT 'file ' || head_sha || ' ' || path FROM pr_files WHERE number = $1 ORDER BY 1",
+        "SELECT 'signature ' || head_sha || ' ' || md5(signature) FROM pr_signatures WHERE number = $1",
+        "SELECT 'key ' || key::text FROM index_keys WHERE number = $1 ORDER BY key",
+        "SELECT 'edge ' || number || '@' || head_sha || ' ' || other_number || '@' || other_head_sha
+           || ' ' || category FROM candidate_edges WHERE number = $1 OR other_number = $1 ORDER BY 1",
+    ] {
+        for r in c.query(sql, &[&n]).await.unwrap() {
+            out.push(r.get(0));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_slow_analysis_of_an_old_head_never_overwrites_the_newer_heads_results() {
+    let (app, svc, gh, repo_id) = scan_with_batch_size("100").await;
+    let c = svc.client().await;
+    // The PR with the most edges: the one whose results a stale write would damage most.
+    let (n, newer): (i64, String) = {
+        let r = c
+            .query_one(
+                "SELECT p.number, p.head_sha FROM pull_requests p
+                 JOIN candidate_edges e ON e.repo_id = p.repo_id AND e.number = p.number
+                 GROUP BY p.number, p.head_sha ORDER BY count(*) DESC, p.number LIMIT 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    let before = rows_of(&c, n).await;
+    assert!(before.iter().any(|r| r.starts_with("edge ")), "{before:?}");
+    // An older head of the PR is being analysed; its files are slow to come.
+    let older = "0".repeat(39) + "1";
+    c.execute(
+        "UPDATE pull_requests SET head_sha = $2 WHERE number = $1",
+        &[&n, &older],
+    )
+    .await
+    .unwrap();
+    gh.with(|g| g.faults.hang_on = Some(format!("/pulls/{n}/files")));
+    let repo = RepoRef {
+        repo_id,
+        owner: "bench".into(),
+        repo: "playwright".into(),
+    };
+    let cfg = clawtriage::jobs::triage_config(&app.state, repo_id)
+        .await
+        .unwrap();
+    let state = app.state.clone();
+    let old = older.clone();
+    let slow = tokio::spawn(async move {
+        analyse_heads(
+            &state,
+            &repo,
+            &[(n, old.as_str())],
+            &cfg,
+            "stale-test",
+            false,
+        )
+        .await
+    });
+    // It has begun (its run is recorded) and waits for GitHub.
+    common::wait_for(
+        "the old head's analysis to begin",
+        Duration::from_secs(30),
+        async || {
+            c.query_one(
+                "SELECT count(*) FROM analysis_runs WHERE number = $1 AND head_sha = $2",
+                &[&n, &older],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            .eq(&1)
+            .then_some(())
+        },
+    )
+    .await;
+    // Meanwhile the newer head comes back (a push: its results are already stored).
+    c.execute(
+        "UPDATE pull_requests SET head_sha = $2 WHERE number = $1",
+        &[&n, &newer],
+    )
+    .await
+    .unwrap();
+    gh.with(|g| g.faults.hang_on = None);
+    let report = slow.await.unwrap().unwrap();
+    assert!(report.retry.is_empty(), "{report:?}");
+    let after = rows_of(&c, n).await;
+    assert_eq!(
+        after, before,
+        "the stale analysis wrote over the newer head's files, signature, keys or edges"
+    );
+    app.stop().await;
+}

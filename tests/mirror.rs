@@ -546,3 +546,87 @@ async fn git_runs_without_the_appliances_secrets() {
         assert!(!env.contains(value), "git saw {name}");
     }
 }
+
+#[tokio::test]
+async fn the_base_branchs_gitattributes_and_blob_ids_reach_the_analysis() {
+    let remote = Remote::new(true);
+    // The repository marks its generated client as such and keeps a real `vendor` module of its
+    // own that it un-marks.
+    std::fs::write(
+        remote.work.join(".gitattributes"),
+        "src/gen/** linguist-generated\nsrc/vendor/** -linguist-vendored\n",
+    )
+    .unwrap();
+    git(&remote.work, &["add", "."]);
+    git(&remote.work, &["commit", "-q", "-m", "attributes"]);
+    git(
+        &remote.work,
+        &["push", "-q", remote.bare.to_str().unwrap(), "main"],
+    );
+    let logo: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    let head = remote.pr(
+        1,
+        &[
+            (
+                "src/gen/client.ts",
+                b"export const generated = 1;\n".to_vec(),
+            ),
+            (
+                "src/vendor/cmd.ts",
+                b"export const vendorCmd = 1;\n".to_vec(),
+            ),
+            ("assets/logo.bin", logo.clone()),
+        ],
+    );
+    let mut repo = FakeRepo {
+        default_branch: "main".into(),
+        ..Default::default()
+    };
+    let (pr, _) = simple_pr(1, &head, "generated client", vec![]);
+    repo.pulls.push(pr);
+    let svc = Services::new().await;
+    let gh = FakeGithub::start().await;
+    gh.add_repo("o", "r", repo);
+    let data = tempfile::tempdir().unwrap();
+    let mut s = settings(&svc, &gh.url());
+    s.git_mirror = "on".into();
+    s.github_git_url = remote.url();
+    s.data_root = data.path().display().to_string();
+    let app = App::start(s).await;
+    let (st, _) = app
+        .trigger(json!({"owner":"o","repo":"r","snapshot":"attrs"}))
+        .await;
+    assert_eq!(st, 202);
+    let st = app
+        .wait_scan("scan:o/r:attrs", Duration::from_secs(120))
+        .await;
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["sourceMirror"], 1, "{st}");
+    let c = svc.client().await;
+    let channels: Vec<(String, String)> = c
+        .query("SELECT path, channel FROM pr_files ORDER BY path", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let of = |p: &str| {
+        channels
+            .iter()
+            .find(|(path, _)| path == p)
+            .map(|(_, ch)| ch.as_str())
+    };
+    assert_eq!(of("src/gen/client.ts"), Some("meta"), "{channels:?}");
+    assert_eq!(of("src/vendor/cmd.ts"), Some("production"), "{channels:?}");
+    // The binary file, added without a patch, is a path operation through its blob id (the same
+    // file in two PRs is evidence); without the id it would carry nothing.
+    let sig: Vec<u8> = c
+        .query_one("SELECT signature FROM pr_signatures WHERE number = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let sig = clawtriage::store::analysis::decode_signature(&sig).unwrap();
+    let shown = format!("{sig:?}");
+    assert!(shown.contains("path_ops: 1"), "{shown}");
+    app.stop().await;
+}

@@ -11,7 +11,7 @@
 
 pub mod stream;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -708,8 +708,44 @@ impl Mirror {
             ));
         }
         let mut files = parsed.files;
+        // The blob id of each file after the change, as GitHub lists it (`sha`).
+        let blobs: BTreeMap<&str, &str> = entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.new.as_str()))
+            .collect();
+        for f in &mut files {
+            f.sha = blobs.get(f.filename.as_str()).and_then(|o| blob_id(o));
+        }
         files.append(&mut large_entries);
         Ok(MirrorDiff { files, degraded })
+    }
+
+    /// The text of `path` at the tip of `branch` in the mirror, at most `cap` bytes (None: no
+    /// mirror of the repository, no such branch or file, or a file over the cap).
+    pub async fn file_on_branch(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        cap: usize,
+    ) -> Option<String> {
+        let dir = self.path(owner, repo).filter(|d| d.join("HEAD").exists())?;
+        if !safe_ref(branch) || path.starts_with('-') || path.contains("..") {
+            return None;
+        }
+        let spec = format!("refs/heads/{branch}:{path}");
+        let out = self
+            .git(
+                &dir,
+                &["cat-file", "blob", &spec],
+                Duration::from_secs(30),
+                cap,
+                None,
+            )
+            .await
+            .ok()?;
+        Some(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// Paths among `entries` whose old or new blob is over the limit or not in the mirror.
@@ -809,8 +845,14 @@ impl RawEntry {
             deletions: 0,
             patch: None,
             previous_filename: None,
+            sha: blob_id(&self.new),
         }
     }
+}
+
+/// A blob id of `git diff --raw`, None for the all-zero id of a removed side.
+fn blob_id(oid: &str) -> Option<String> {
+    oid.bytes().any(|b| b != b'0').then(|| oid.to_string())
 }
 
 /// Parses `:mode mode old new S\0path\0` records.

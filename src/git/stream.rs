@@ -125,6 +125,7 @@ impl DiffStream {
                     deletions: 0,
                     patch: None,
                     previous_filename: None,
+                    sha: None,
                 },
                 patch: String::new(),
                 binary: false,

@@ -25,6 +25,9 @@ pub struct FileEntry {
     /// Path before a rename.
     #[serde(default)]
     pub previous_filename: Option<String>,
+    /// Blob id of the file after the change (absent for removed files).
+    #[serde(default)]
+    pub sha: Option<String>,
 }
 
 /// `GET /repos/{owner}/{repo}`.

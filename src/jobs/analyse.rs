@@ -311,8 +311,8 @@ pub fn file_changes(files: Vec<crate::github::FileEntry>) -> Vec<FileChange> {
             additions: f.additions,
             deletions: f.deletions,
             patch: f.patch,
-            // GitHub's blob id of the file (binary-file evidence); not read from the API yet.
-            sha: None,
+            // The blob id: the same binary file in two PRs is evidence.
+            sha: f.sha,
         })
         .collect()
 }
@@ -361,6 +361,38 @@ struct Fetched {
     /// What the mirror left out (files over its blob limit, a diff cut at its cap): recorded
     /// with the analysis, which then counts as done, so a hostile PR is never retried for it.
     notes: Vec<String>,
+    /// The base branch (whose `.gitattributes` applies).
+    base_ref: String,
+}
+
+/// The repository's `.gitattributes` (its linguist rules: vendored, generated, documentation) on
+/// each base branch of the batch, read from the mirror once per batch and base branch. Without
+/// a mirror the built-in path rules alone apply.
+async fn repo_attributes(
+    state: &AppState,
+    repo: &RepoRef,
+    inputs: &[Fetched],
+) -> HashMap<String, triage::Attributes> {
+    let mut out = HashMap::new();
+    let Some(mirror) = &state.mirror else {
+        return out;
+    };
+    let bases: BTreeSet<&str> = inputs.iter().map(|f| f.base_ref.as_str()).collect();
+    for base in bases {
+        let text = mirror
+            .file_on_branch(
+                &repo.owner,
+                &repo.repo,
+                base,
+                ".gitattributes",
+                triage::attributes::MAX_ATTRIBUTES_BYTES + 1,
+            )
+            .await;
+        if let Some(text) = text {
+            out.insert(base.to_string(), triage::Attributes::parse(&text));
+        }
+    }
+    out
 }
 
 /// One head through the engine.
@@ -525,6 +557,7 @@ pub async fn analyse_heads(
                 head_sha,
                 source,
                 notes,
+                base_ref: pr.base_ref.clone(),
             }),
             Ok(None) => settled.push((
                 number,
@@ -553,12 +586,15 @@ pub async fn analyse_heads(
         }
     }
 
+    let attributes = Arc::new(repo_attributes(state, repo, &inputs).await);
     clock.lap("fetch");
 
     // 3. The engine, on every core.
     let engine_cfg = cfg.clone();
+    let none = Arc::new(triage::Attributes::none());
     let analysed: Vec<Analysed> = on_cores(inputs, move |f: Fetched| {
-        let mut analysis = triage::analyse(&f.input, &engine_cfg);
+        let attrs = attributes.get(&f.base_ref).unwrap_or(none.as_ref());
+        let mut analysis = triage::analyse_with(&f.input, &engine_cfg, attrs);
         analysis.degraded.extend(f.notes);
         let keys = triage::index_keys(&analysis.signature, &engine_cfg);
         let encoded = analysis::encode_signature(&analysis.signature).map_err(|e| e.to_string());
