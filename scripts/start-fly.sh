@@ -2,7 +2,11 @@
 # ClawTriage supervisor: runs Postgres, Redis and `clawtriage serve` together.
 #
 # Used as the container entry point on Fly (DATA_ROOT=/data) and locally
-# (DATA_ROOT=./.data). Lifecycle:
+# (DATA_ROOT=./.data). With DATABASE_URL / REDIS_URL naming servers elsewhere
+# (managed Postgres / Redis: anything but 127.0.0.1 or localhost on
+# POSTGRES_PORT / REDIS_PORT), that server is not started here: with both
+# elsewhere the supervisor runs migrations (under the app's advisory lock, so
+# many machines may start at once) and supervises only the app. Lifecycle:
 #   1. prepare $DATA_ROOT (postgres/, redis/, run/), initdb on first start;
 #   2. start Postgres and Redis on 127.0.0.1, wait until both answer;
 #   3. create role and database `clawtriage` (idempotent), run `clawtriage migrate`;
@@ -18,8 +22,12 @@
 #   POSTGRES_PORT          default 5432 (127.0.0.1 only)
 #   REDIS_PORT             default 6379 (127.0.0.1 only)
 #   CLAWTRIAGE_BIN         default: `clawtriage` on PATH, else <repo>/target/release/clawtriage
-#   DATABASE_URL           default: built from $DATA_ROOT/postgres-app-password
-#   REDIS_URL              default: built from $DATA_ROOT/redis-password
+#   DATABASE_URL           default: built from $DATA_ROOT/postgres-app-password;
+#                          a server elsewhere is used as it is (no local Postgres)
+#   REDIS_URL              default: built from $DATA_ROOT/redis-password;
+#                          a server elsewhere is used as it is (no local Redis)
+#   ROLE                   all | web | worker, passed to `clawtriage serve` (the
+#                          script's first argument, when given, sets it)
 #   PG_BINDIR              Postgres server binaries; default newest /usr/lib/postgresql/*/bin
 #   SHUTDOWN_TIMEOUT_SECS  the app's drain bound (default 25); the supervisor waits 5 s more, then SIGKILL
 #   READY_TIMEOUT_SECS     how long to wait for Postgres/Redis to answer, default 120
@@ -183,6 +191,16 @@ for var in LANG LC_ALL LC_CTYPE LC_MESSAGES TZ TMPDIR; do
     if [[ -n "${!var:-}" ]]; then CHILD_ENV+=("$var=${!var}"); fi
 done
 
+# A role as the first argument (Fly passes a process group's command here):
+# all, web or worker; it becomes ROLE for `clawtriage serve`.
+if (($# > 0)); then
+    case "$1" in
+        all | web | worker) ROLE="$1" ;;
+        *) ct_die "unknown role '$1' (all, web or worker)" ;;
+    esac
+    export ROLE
+fi
+
 if [[ -z "${DATA_ROOT:-}" ]]; then
     if [[ -n "${FLY_APP_NAME:-}" ]]; then DATA_ROOT=/data; else DATA_ROOT=./.data; fi
 fi
@@ -197,6 +215,37 @@ if [[ -n "${SHUTDOWN_TIMEOUT_SECS:-}" && ! "$SHUTDOWN_TIMEOUT_SECS" =~ ^[0-9]+$ 
     ct_die "SHUTDOWN_TIMEOUT_SECS must be a whole number of seconds, got '$SHUTDOWN_TIMEOUT_SECS'"
 fi
 
+# True when URL $1 is unset or names this machine's own server on port $2
+# (the default port of the URL's scheme is $3): the server this script runs.
+# A URL naming any other host or port (or not a URL at all) is a server
+# elsewhere, which this script leaves alone.
+is_local_url() {
+    local url="$1" port="$2" default_port="$3" rest host url_port
+    [[ -z "$url" ]] && return 0
+    [[ "$url" == *://* ]] || return 1
+    rest="${url#*://}"
+    rest="${rest##*@}"
+    rest="${rest%%/*}"
+    rest="${rest%%\?*}"
+    if [[ "$rest" == \[* ]]; then
+        host="${rest%%]*}]"
+        url_port="${rest#"$host"}"
+    else
+        host="${rest%%:*}"
+        url_port="${rest#"$host"}"
+    fi
+    url_port="${url_port#:}"
+    case "$host" in
+        127.0.0.1 | localhost | "[::1]") ;;
+        *) return 1 ;;
+    esac
+    [[ "${url_port:-$default_port}" == "$port" ]]
+}
+LOCAL_PG=1
+LOCAL_REDIS=1
+is_local_url "${DATABASE_URL:-}" "$POSTGRES_PORT" 5432 || LOCAL_PG=0
+is_local_url "${REDIS_URL:-}" "$REDIS_PORT" 6379 || LOCAL_REDIS=0
+
 if [[ -z "${CLAWTRIAGE_BIN:-}" ]]; then
     if command -v clawtriage >/dev/null 2>&1; then
         CLAWTRIAGE_BIN="$(command -v clawtriage)"
@@ -208,8 +257,10 @@ if [[ "$CLAWTRIAGE_BIN" != */* ]] && command -v "$CLAWTRIAGE_BIN" >/dev/null 2>&
     CLAWTRIAGE_BIN="$(command -v "$CLAWTRIAGE_BIN")"
 fi
 [[ -x "$CLAWTRIAGE_BIN" ]] || ct_die "CLAWTRIAGE_BIN=$CLAWTRIAGE_BIN is not an executable (build it with 'cargo build --release')"
-command -v redis-server >/dev/null 2>&1 || ct_die "redis-server not found (Debian: apt-get install redis-server)"
-command -v redis-cli >/dev/null 2>&1 || ct_die "redis-cli not found (Debian: apt-get install redis-tools)"
+if ((LOCAL_REDIS)); then
+    command -v redis-server >/dev/null 2>&1 || ct_die "redis-server not found (Debian: apt-get install redis-server)"
+    command -v redis-cli >/dev/null 2>&1 || ct_die "redis-cli not found (Debian: apt-get install redis-tools)"
+fi
 
 mkdir -p "$DATA_ROOT"
 DATA_ROOT="$(cd "$DATA_ROOT" && pwd)"
@@ -219,8 +270,11 @@ RUN_DIR="$DATA_ROOT/run"
 PG_PASSWORD_FILE="$DATA_ROOT/postgres-app-password"
 REDIS_PASSWORD_FILE="$DATA_ROOT/redis-password"
 
-PG_BINDIR="$(ct_find_pg_bindir "$PGDATA")" \
-    || ct_die "no Postgres server binaries in /usr/lib/postgresql/*/bin (Debian: apt-get install postgresql); or set PG_BINDIR"
+PG_BINDIR=""
+if ((LOCAL_PG)); then
+    PG_BINDIR="$(ct_find_pg_bindir "$PGDATA")" \
+        || ct_die "no Postgres server binaries in /usr/lib/postgresql/*/bin (Debian: apt-get install postgresql); or set PG_BINDIR"
+fi
 
 # Postgres refuses to run as root: as root, Postgres runs as `postgres` and
 # Redis as `redis` (when that user exists). Otherwise everything runs as us.
@@ -229,7 +283,9 @@ PG_BINDIR="$(ct_find_pg_bindir "$PGDATA")" \
 AS_PG=()
 AS_REDIS=()
 if ct_is_root; then
-    id postgres >/dev/null 2>&1 || ct_die "running as root but there is no 'postgres' user to run Postgres as"
+    if ((LOCAL_PG)); then
+        id postgres >/dev/null 2>&1 || ct_die "running as root but there is no 'postgres' user to run Postgres as"
+    fi
     PG_USER=postgres
     AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
     if id redis >/dev/null 2>&1; then
@@ -263,10 +319,18 @@ fi
 exec 9>"$DATA_ROOT/supervisor.lock"
 flock -n 9 || ct_die "another supervisor (or a process it left behind) is using $DATA_ROOT"
 
-log "data root $DATA_ROOT; app port $PORT, Postgres 127.0.0.1:$POSTGRES_PORT, Redis 127.0.0.1:$REDIS_PORT"
-log "Postgres binaries $PG_BINDIR (as $PG_USER); app $CLAWTRIAGE_BIN"
+pg_where="127.0.0.1:$POSTGRES_PORT"
+((LOCAL_PG)) || pg_where="elsewhere (DATABASE_URL; not started here)"
+redis_where="127.0.0.1:$REDIS_PORT"
+((LOCAL_REDIS)) || redis_where="elsewhere (REDIS_URL; not started here)"
+log "data root $DATA_ROOT; app port $PORT, role ${ROLE:-all}, Postgres $pg_where, Redis $redis_where"
+if ((LOCAL_PG)); then
+    log "Postgres binaries $PG_BINDIR (as $PG_USER); app $CLAWTRIAGE_BIN"
+else
+    log "app $CLAWTRIAGE_BIN"
+fi
 
-if [[ -n "${FLY_APP_NAME:-}" ]]; then
+if [[ -n "${FLY_APP_NAME:-}" ]] && ((LOCAL_PG || LOCAL_REDIS)); then
     # Without the volume, everything would vanish at the next restart.
     if command -v mountpoint >/dev/null 2>&1 && ! mountpoint -q "$DATA_ROOT"; then
         log "WARNING: $DATA_ROOT is not a mounted volume; data will be lost when the Machine restarts (see [[mounts]] in fly.toml)"
@@ -326,19 +390,22 @@ load_secret() {
 # Directories
 
 rm -rf "$RUN_DIR"
-mkdir -p "$RUN_DIR" "$REDIS_DIR"
+mkdir -p "$RUN_DIR"
+((LOCAL_REDIS)) && mkdir -p "$REDIS_DIR"
 chmod 755 "$RUN_DIR"
 echo $$ >"$RUN_DIR/supervisor.pid"
 
 # A Unix socket path must stay under ~107 bytes, and Postgres splits
 # unix_socket_directories at commas and spaces: fall back to /tmp otherwise.
 PG_SOCKET_DIR="$RUN_DIR/pg"
-if ((${#PG_SOCKET_DIR} + 20 > 100)) || [[ ! "$PG_SOCKET_DIR" =~ ^[A-Za-z0-9/._-]+$ ]]; then
-    PG_SOCKET_DIR="$(mktemp -d /tmp/clawtriage-pg.XXXXXX)"
-    TMP_SOCKET_DIR="$PG_SOCKET_DIR"
+if ((LOCAL_PG)); then
+    if ((${#PG_SOCKET_DIR} + 20 > 100)) || [[ ! "$PG_SOCKET_DIR" =~ ^[A-Za-z0-9/._-]+$ ]]; then
+        PG_SOCKET_DIR="$(mktemp -d /tmp/clawtriage-pg.XXXXXX)"
+        TMP_SOCKET_DIR="$PG_SOCKET_DIR"
+    fi
+    mkdir -p "$PG_SOCKET_DIR"
+    chmod 755 "$PG_SOCKET_DIR"
 fi
-mkdir -p "$PG_SOCKET_DIR"
-chmod 755 "$PG_SOCKET_DIR"
 
 # Gives a tree to user $2 unless its top already belongs to them (a full
 # chown -R of a big data directory at every boot would be slow).
@@ -348,94 +415,102 @@ own_tree() {
     fi
 }
 
-if ct_is_root; then
+if ct_is_root && ((LOCAL_PG)); then
     chown "$PG_USER:" "$PG_SOCKET_DIR"
 fi
-own_tree "$REDIS_DIR" "$REDIS_USER"
+((LOCAL_REDIS)) && own_tree "$REDIS_DIR" "$REDIS_USER"
 # The app's git mirrors; the app gets its database and Redis passwords through
 # DATABASE_URL and REDIS_URL in its environment, so it needs no other file here.
 mkdir -p "$DATA_ROOT/repos"
 own_tree "$DATA_ROOT/repos" "$APP_USER"
-chmod 700 "$REDIS_DIR"
+((LOCAL_REDIS)) && chmod 700 "$REDIS_DIR"
 
 # ---------------------------------------------------------------------------
-# Postgres: first-time initialisation
+# Postgres (first-time initialisation, start) and Redis, unless elsewhere
 
-for user in "$PG_USER" "$REDIS_USER" "$APP_USER"; do
+users=("$APP_USER")
+((LOCAL_PG)) && users+=("$PG_USER")
+((LOCAL_REDIS)) && users+=("$REDIS_USER")
+for user in "${users[@]}"; do
     if ! ct_run_as "$user" test -x "$DATA_ROOT"; then
         ct_die "user $user cannot enter $DATA_ROOT (a parent directory is not searchable, e.g. /root is mode 700); use a DATA_ROOT elsewhere or make its parents searchable (chmod o+x)"
     fi
 done
 
-if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
-    if [[ -e "$PGDATA" ]] && [[ -n "$(ls -A "$PGDATA")" ]]; then
-        ct_die "$PGDATA exists, is not empty and holds no PG_VERSION; refusing to initialise over it"
+start_local_postgres() {
+    if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
+        if [[ -e "$PGDATA" ]] && [[ -n "$(ls -A "$PGDATA")" ]]; then
+            ct_die "$PGDATA exists, is not empty and holds no PG_VERSION; refusing to initialise over it"
+        fi
+        # initdb into a scratch directory and rename it, so an interrupted first
+        # start leaves nothing half-made behind.
+        staging="$DATA_ROOT/postgres.initdb"
+        rm -rf "$staging"
+        mkdir -p "$staging"
+        chmod 700 "$staging"
+        ct_is_root && chown "$PG_USER:" "$staging"
+        log "initialising a new Postgres cluster in $PGDATA"
+        run_waited initdb "${AS_PG[@]}" "${CHILD_ENV[@]}" "$PG_BINDIR/initdb" -D "$staging" -U "$PG_USER" \
+            --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-instructions >&2 \
+            || ct_die "initdb failed (see above)"
+        rmdir "$PGDATA" 2>/dev/null || true
+        mv "$staging" "$PGDATA"
     fi
-    # initdb into a scratch directory and rename it, so an interrupted first
-    # start leaves nothing half-made behind.
-    staging="$DATA_ROOT/postgres.initdb"
-    rm -rf "$staging"
-    mkdir -p "$staging"
-    chmod 700 "$staging"
-    ct_is_root && chown "$PG_USER:" "$staging"
-    log "initialising a new Postgres cluster in $PGDATA"
-    run_waited initdb "${AS_PG[@]}" "${CHILD_ENV[@]}" "$PG_BINDIR/initdb" -D "$staging" -U "$PG_USER" \
-        --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-instructions >&2 \
-        || ct_die "initdb failed (see above)"
-    rmdir "$PGDATA" 2>/dev/null || true
-    mv "$staging" "$PGDATA"
-fi
-own_tree "$PGDATA" "$PG_USER"
-chmod 700 "$PGDATA"
+    own_tree "$PGDATA" "$PG_USER"
+    chmod 700 "$PGDATA"
 
-# A postmaster.pid left by a crash can name a pid that now belongs to some
-# other process, and Postgres then refuses to start. Nothing of ours runs on
-# this directory (we hold the lock), so only a live `postgres` keeps it.
-if [[ -f "$PGDATA/postmaster.pid" ]]; then
-    old_pid="$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null || true)"
-    if [[ "$old_pid" =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$old_pid/comm" 2>/dev/null || true)" == postgres ]]; then
-        ct_die "a Postgres (pid $old_pid) is already running on $PGDATA; stop it first"
+    # A postmaster.pid left by a crash can name a pid that now belongs to some
+    # other process, and Postgres then refuses to start. Nothing of ours runs on
+    # this directory (we hold the lock), so only a live `postgres` keeps it.
+    if [[ -f "$PGDATA/postmaster.pid" ]]; then
+        old_pid="$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null || true)"
+        if [[ "$old_pid" =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$old_pid/comm" 2>/dev/null || true)" == postgres ]]; then
+            ct_die "a Postgres (pid $old_pid) is already running on $PGDATA; stop it first"
+        fi
+        log "removing stale $PGDATA/postmaster.pid (pid ${old_pid:-?} is not running Postgres)"
+        rm -f "$PGDATA/postmaster.pid"
     fi
-    log "removing stale $PGDATA/postmaster.pid (pid ${old_pid:-?} is not running Postgres)"
-    rm -f "$PGDATA/postmaster.pid"
-fi
 
-# ---------------------------------------------------------------------------
-# Start Postgres and Redis
+    open_log_pipe postgres
+    "${AS_PG[@]}" "${CHILD_ENV[@]}" setsid "$PG_BINDIR/postgres" -D "$PGDATA" \
+        -c listen_addresses=127.0.0.1 \
+        -c port="$POSTGRES_PORT" \
+        -c unix_socket_directories="$PG_SOCKET_DIR" \
+        -c logging_collector=off \
+        -c log_destination=stderr \
+        >&"$LOG_FD" 2>&1 &
+    PG_PID=$!
+    PG_LOG_PID=$LOG_PID
+    exec {LOG_FD}>&-
+    echo "$PG_PID" >"$RUN_DIR/postgres.pid"
+    log "Postgres started (pid $PG_PID)"
+}
 
-open_log_pipe postgres
-"${AS_PG[@]}" "${CHILD_ENV[@]}" setsid "$PG_BINDIR/postgres" -D "$PGDATA" \
-    -c listen_addresses=127.0.0.1 \
-    -c port="$POSTGRES_PORT" \
-    -c unix_socket_directories="$PG_SOCKET_DIR" \
-    -c logging_collector=off \
-    -c log_destination=stderr \
-    >&"$LOG_FD" 2>&1 &
-PG_PID=$!
-PG_LOG_PID=$LOG_PID
-exec {LOG_FD}>&-
-echo "$PG_PID" >"$RUN_DIR/postgres.pid"
-log "Postgres started (pid $PG_PID)"
+start_local_redis() {
+    REDIS_PASSWORD="$(load_secret "$REDIS_PASSWORD_FILE")"
+    # The password goes in on stdin (config file "-") so it never shows in `ps`.
+    open_log_pipe redis
+    "${AS_REDIS[@]}" "${CHILD_ENV[@]}" setsid redis-server - \
+        --daemonize no \
+        --bind 127.0.0.1 \
+        --port "$REDIS_PORT" \
+        --dir "$REDIS_DIR" \
+        --logfile "" \
+        --appendonly yes \
+        --appendfsync everysec \
+        --save "" \
+        <<<"requirepass $REDIS_PASSWORD" \
+        >&"$LOG_FD" 2>&1 &
+    REDIS_PID=$!
+    REDIS_LOG_PID=$LOG_PID
+    exec {LOG_FD}>&-
+    echo "$REDIS_PID" >"$RUN_DIR/redis.pid"
+    log "Redis started (pid $REDIS_PID)"
+}
 
-REDIS_PASSWORD="$(load_secret "$REDIS_PASSWORD_FILE")"
-# The password goes in on stdin (config file "-") so it never shows in `ps`.
-open_log_pipe redis
-"${AS_REDIS[@]}" "${CHILD_ENV[@]}" setsid redis-server - \
-    --daemonize no \
-    --bind 127.0.0.1 \
-    --port "$REDIS_PORT" \
-    --dir "$REDIS_DIR" \
-    --logfile "" \
-    --appendonly yes \
-    --appendfsync everysec \
-    --save "" \
-    <<<"requirepass $REDIS_PASSWORD" \
-    >&"$LOG_FD" 2>&1 &
-REDIS_PID=$!
-REDIS_LOG_PID=$LOG_PID
-exec {LOG_FD}>&-
-echo "$REDIS_PID" >"$RUN_DIR/redis.pid"
-log "Redis started (pid $REDIS_PID)"
+REDIS_PASSWORD=""
+((LOCAL_PG)) && start_local_postgres
+((LOCAL_REDIS)) && start_local_redis
 
 pg_ready() {
     ct_run_as "$PG_USER" "${CHILD_ENV[@]}" "$PG_BINDIR/pg_isready" -q -h "$PG_SOCKET_DIR" -p "$POSTGRES_PORT" -U "$PG_USER" -d postgres
@@ -445,11 +520,12 @@ redis_ready() {
 }
 
 deadline=$((SECONDS + READY_TIMEOUT_SECS))
-pg_up=0
-redis_up=0
+# A server elsewhere is the app's to wait for (it retries while connecting).
+pg_up=$((!LOCAL_PG))
+redis_up=$((!LOCAL_REDIS))
 while ((!pg_up || !redis_up)); do
-    alive "$PG_PID" || ct_die "Postgres exited during start-up (see its log lines above)"
-    alive "$REDIS_PID" || ct_die "Redis exited during start-up (see its log lines above)"
+    ((pg_up)) || alive "$PG_PID" || ct_die "Postgres exited during start-up (see its log lines above)"
+    ((redis_up)) || alive "$REDIS_PID" || ct_die "Redis exited during start-up (see its log lines above)"
     ((pg_up)) || { pg_ready && pg_up=1 && log "Postgres is ready"; } || true
     ((redis_up)) || { redis_ready && redis_up=1 && log "Redis is ready"; } || true
     if ((!pg_up || !redis_up)); then
@@ -465,22 +541,26 @@ done
 # ---------------------------------------------------------------------------
 # Role, database, migrations
 
-PG_APP_PASSWORD="$(load_secret "$PG_PASSWORD_FILE")"
-# Fed on stdin so the password is not in any argv. Secrets are hex, so the
-# quoting is safe. The password is re-set at every start: the file is the truth.
-run_waited "role setup" "${AS_PG[@]}" "${CHILD_ENV[@]}" "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
-    -h "$PG_SOCKET_DIR" -p "$POSTGRES_PORT" -U "$PG_USER" -d postgres >/dev/null <<SQL \
-    || ct_die "could not create the clawtriage role and database"
+if ((LOCAL_PG)); then
+    PG_APP_PASSWORD="$(load_secret "$PG_PASSWORD_FILE")"
+    # Fed on stdin so the password is not in any argv. Secrets are hex, so the
+    # quoting is safe. The password is re-set at every start: the file is the truth.
+    run_waited "role setup" "${AS_PG[@]}" "${CHILD_ENV[@]}" "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+        -h "$PG_SOCKET_DIR" -p "$POSTGRES_PORT" -U "$PG_USER" -d postgres >/dev/null <<SQL \
+        || ct_die "could not create the clawtriage role and database"
 SELECT 'CREATE ROLE clawtriage LOGIN'
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'clawtriage')\gexec
 ALTER ROLE clawtriage WITH LOGIN PASSWORD '$PG_APP_PASSWORD';
 SELECT 'CREATE DATABASE clawtriage OWNER clawtriage'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'clawtriage')\gexec
 SQL
-log "role and database 'clawtriage' are in place"
-
-export DATABASE_URL="${DATABASE_URL:-postgres://clawtriage:$PG_APP_PASSWORD@127.0.0.1:$POSTGRES_PORT/clawtriage}"
-export REDIS_URL="${REDIS_URL:-redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/}"
+    log "role and database 'clawtriage' are in place"
+    export DATABASE_URL="${DATABASE_URL:-postgres://clawtriage:$PG_APP_PASSWORD@127.0.0.1:$POSTGRES_PORT/clawtriage}"
+fi
+if ((LOCAL_REDIS)); then
+    export REDIS_URL="${REDIS_URL:-redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/}"
+fi
+export DATABASE_URL REDIS_URL
 export PORT DATA_ROOT
 
 log "running migrations"
@@ -495,7 +575,10 @@ echo "$APP_PID" >"$RUN_DIR/app.pid"
 log "app started (pid $APP_PID, as $APP_USER), listening on port $PORT"
 
 rc=0
-wait -n "$APP_PID" "$PG_PID" "$REDIS_PID" || rc=$?
+children=("$APP_PID")
+[[ -n "$PG_PID" ]] && children+=("$PG_PID")
+[[ -n "$REDIS_PID" ]] && children+=("$REDIS_PID")
+wait -n "${children[@]}" || rc=$?
 # Only reached when a child exited on its own: a signal ends in on_signal.
 for name in app postgres redis; do
     case "$name" in
@@ -503,7 +586,7 @@ for name in app postgres redis; do
         postgres) pid="$PG_PID" ;;
         redis) pid="$REDIS_PID" ;;
     esac
-    if ! alive "$pid"; then
+    if [[ -n "$pid" ]] && ! alive "$pid"; then
         log "$name (pid $pid) exited unexpectedly (status $rc); stopping the others"
     fi
 done

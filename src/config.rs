@@ -41,6 +41,41 @@ pub enum DashboardAuthMode {
     Disabled,
 }
 
+/// What one `serve` process does (`ROLE`). Any number of processes may share one Postgres and
+/// one Redis; each role's work is safe to run in several of them at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in one process: the single-machine appliance.
+    All,
+    /// The API, dashboard, webhooks, ops trigger and `/metrics`; runs no workers, no schedule
+    /// and no housekeeping (it only queues work).
+    Web,
+    /// The workers (scans, batches, analyses, check runs), the schedule and housekeeping;
+    /// serves only `/api/health` and `/metrics`.
+    Worker,
+}
+
+impl Role {
+    /// Whether this process serves the API, dashboard and webhooks.
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::All | Role::Web)
+    }
+
+    /// Whether this process runs the workers, the schedule and housekeeping.
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+
+    /// `all`, `web` or `worker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Web => "web",
+            Role::Worker => "worker",
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -331,6 +366,16 @@ pub struct Settings {
     /// 0 = only when a plan, a digest or the dashboard asks).
     #[arg(long, env = "REPO_SETTINGS_REFRESH_SECS")]
     pub repo_settings_refresh_secs: Option<String>,
+    /// all | web | worker (default all): `web` serves the API, dashboard and webhooks and runs
+    /// no workers; `worker` runs the workers, schedule and housekeeping and serves only
+    /// `/api/health` and `/metrics`. Several processes of any role may share one Postgres and
+    /// one Redis.
+    #[arg(long, env = "ROLE")]
+    pub role: Option<String>,
+    /// Seconds between housekeeping passes (retention and settling abandoned work; default
+    /// 3600). One pass runs per period however many worker processes there are.
+    #[arg(long, env = "HOUSEKEEPING_PERIOD_SECS")]
+    pub housekeeping_period_secs: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -438,6 +483,10 @@ pub struct Config {
     pub digest_schedule: Option<String>,
     /// How often each repository's settings file is read again (None: never on its own).
     pub repo_settings_refresh: Option<Duration>,
+    /// What this process does.
+    pub role: Role,
+    /// Seconds between housekeeping passes.
+    pub housekeeping_period: Duration,
 }
 
 /// All problems found in the settings, one per line when displayed.
@@ -898,6 +947,30 @@ impl Settings {
             errors.push("QUEUE_PREFIX: 1-64 letters, digits, `-`, `_`, `.`, `:`".into());
         }
 
+        let role = match self
+            .role
+            .as_deref()
+            .map(|r| r.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("") | Some("all") => Role::All,
+            Some("web") => Role::Web,
+            Some("worker") => Role::Worker,
+            Some(other) => {
+                errors.push(format!(
+                    "ROLE: `{}` is not one of all, web, worker",
+                    other.escape_debug()
+                ));
+                Role::All
+            }
+        };
+        let housekeeping_period = Duration::from_secs(parse_num::<u64>(
+            "HOUSEKEEPING_PERIOD_SECS",
+            self.housekeeping_period_secs.as_deref().unwrap_or("3600"),
+            1..=604_800,
+            &mut errors,
+        ));
+
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -947,6 +1020,8 @@ impl Settings {
             notify_webhook_secret,
             digest_schedule,
             repo_settings_refresh,
+            role,
+            housekeeping_period,
         })
     }
 }

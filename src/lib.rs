@@ -13,6 +13,7 @@ pub mod eval;
 pub mod git;
 pub mod github;
 pub mod jobs;
+pub mod limits;
 pub mod metrics;
 pub mod pull;
 pub mod server;

@@ -257,7 +257,7 @@ pub async fn render(state: &AppState) -> String {
     gauge!(PG_POOL, "state" => "idle").set(pool.available as f64);
     gauge!(PG_POOL_MAX).set(pool.max_size as f64);
     gauge!(PG_POOL_WAITING).set(pool.waiting as f64);
-    gauge!(WORKER_HEARTBEAT_AGE).set(state.queues.worker_heartbeat_age().unwrap_or(-1) as f64);
+    gauge!(WORKER_HEARTBEAT_AGE).set(state.worker_heartbeat_age().await.unwrap_or(-1) as f64);
     count_finished_scans(state).await;
     let h = handle();
     h.run_upkeep();

@@ -102,10 +102,20 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .then(|| crate::git::Mirror::new(&config.data_root, &config.github_git_url));
     Ok(AppState {
         mirror,
-        cache: Arc::new(crate::cache::ResultsCache::new(Duration::from_secs(30))),
-        trigger_limiter: Arc::new(crate::api::ops::trigger_limiter()),
+        cache: Arc::new(crate::cache::ResultsCache::shared(
+            Duration::from_secs(30),
+            queues.connection(),
+            format!("{}:results:generation", config.queue_prefix),
+        )),
+        trigger_limiter: Arc::new(crate::api::ops::trigger_limiter(
+            &queues,
+            &config.queue_prefix,
+        )),
         metrics: Arc::new(crate::metrics::Metrics::new()),
-        feedback_limiter: Arc::new(crate::api::results::feedback_limiter()),
+        feedback_limiter: Arc::new(crate::api::results::feedback_limiter(
+            &queues,
+            &config.queue_prefix,
+        )),
         worker: Arc::from(jobs::worker_name("app")),
         disk: Arc::new(crate::disk::DiskWatch::new(
             &config.data_root,
@@ -147,23 +157,68 @@ async fn prune(state: &AppState) {
     }
 }
 
+/// The name of the housekeeping period `t` falls in: the period's start, e.g.
+/// `2026-11-22T14:00:00Z` for hourly passes.
+pub fn housekeeping_period(t: chrono::DateTime<chrono::Utc>, every: Duration) -> String {
+    let secs = every.as_secs().max(1) as i64;
+    let start = t.timestamp().div_euclid(secs) * secs;
+    chrono::DateTime::from_timestamp(start, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Housekeeping in a worker process: one pass per period (`HOUSEKEEPING_PERIOD_SECS`) across
+/// every worker process sharing the database (the first to claim the period runs it). The first
+/// pass waits a minute after start (or one period, if shorter) so start-up is not slowed.
+async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
+    let every = state.config.housekeeping_period;
+    let first = every.min(Duration::from_secs(60));
+    tokio::select! {
+        _ = tokio::time::sleep(first) => {}
+        _ = stop.wait_for(|v| *v) => return,
+    }
+    let mut tick = tokio::time::interval(
+        (every / 4).clamp(Duration::from_millis(250), Duration::from_secs(30)),
+    );
+    let mut last: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let period = housekeeping_period(chrono::Utc::now(), every);
+        if last.as_ref() == Some(&period) {
+            continue;
+        }
+        match crate::store::housekeeping::claim_period(&state.pool, &period, &state.worker).await {
+            Ok(true) => {
+                tracing::info!(%period, "housekeeping pass");
+                prune(&state).await;
+                last = Some(period);
+            }
+            Ok(false) => last = Some(period),
+            Err(e) => tracing::warn!(error = %e, "housekeeping: cannot claim the period; retrying"),
+        }
+    }
+}
+
 /// Period of the upkeep loop.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// One pass of the upkeep loop (tick `tick`, one every [`UPKEEP_EVERY`]). Every tick: the data
 /// disk is measured, so a filling volume is logged even when nobody asks for health (the watch
-/// logs only when its state changes), and the trigger limiter forgets idle clients (its map would
-/// otherwise grow with every address ever seen). Every minute in app and hybrid modes: webhook
-/// deliveries whose jobs never reached the queue are queued. Every 10 minutes in those modes:
-/// installed repositories get their reconciliation scan once per RECONCILE_HOURS. A minute after
-/// start, then hourly: old delivery ids, finished scans and unused cache entries are pruned.
+/// logs only when its state changes). In processes that run workers, every minute in app and
+/// hybrid modes: webhook deliveries whose jobs never reached the queue are queued (pushes are
+/// idempotent, so several worker processes may sweep); every 10 minutes in those modes:
+/// installed repositories get their reconciliation scan once per RECONCILE_HOURS. Retention runs
+/// in [`housekeeping`], once per period across processes. (The per-client limiters keep their
+/// counts in Redis, where they expire by themselves.)
 pub async fn upkeep(state: &AppState, tick: u64) {
     if let Err(e) = state.disk.check() {
         tracing::warn!(error = %e, "disk check failed");
     }
-    crate::api::forget_idle_clients(&state.trigger_limiter);
-    crate::api::forget_idle_clients(&state.feedback_limiter);
-    if state.config.github_mode.uses_app() {
+    if state.config.role.runs_workers() && state.config.github_mode.uses_app() {
         if tick % 2 == 1
             && let Err(e) =
                 crate::api::webhooks::requeue_pending(state, crate::api::webhooks::SWEEP_AFTER_SECS)
@@ -174,9 +229,6 @@ pub async fn upkeep(state: &AppState, tick: u64) {
         if tick % 20 == 3 {
             jobs::cron::reconcile(state, chrono::Utc::now()).await;
         }
-    }
-    if tick % 120 == 2 {
-        prune(state).await;
     }
 }
 
@@ -247,7 +299,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, mode = ?config.github_mode, "clawtriage listening");
+    tracing::info!(%addr, mode = ?config.github_mode, role = config.role.as_str(), "clawtriage listening");
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
@@ -261,9 +313,13 @@ pub async fn run(
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    // A scheduled scan missed while the appliance was down is queued once now.
-    let catch_up_state = state.clone();
-    tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
+    let role = config.role;
+    if role.runs_workers() {
+        // A scheduled scan missed while the appliance was down is queued once now.
+        let catch_up_state = state.clone();
+        tokio::spawn(async move { jobs::cron::catch_up(&catch_up_state).await });
+        tokio::spawn(housekeeping(state.clone(), rx.clone()));
+    }
 
     if config.github_mode.uses_app() && config.github_allowed_accounts.is_empty() {
         tracing::warn!(
@@ -288,8 +344,10 @@ pub async fn run(
     });
 
     // Duplicate-set refreshes, digests on their schedule, settings re-reads (the work itself
-    // runs on the workflow queue).
-    tokio::spawn(jobs::workflow::upkeep(state.clone(), wait(rx.clone())));
+    // runs on the workflow queue): queued by the processes that run workers.
+    if role.runs_workers() {
+        tokio::spawn(jobs::workflow::upkeep(state.clone(), wait(rx.clone())));
+    }
 
     let app = crate::api::router(state.clone());
     let server = axum::serve(
@@ -297,9 +355,17 @@ pub async fn run(
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(wait(rx.clone()));
-    let workers = jobs::run_workers(state.clone(), wait(rx.clone()));
     let server = tokio::spawn(async move { server.await });
-    let workers = tokio::spawn(workers);
+    let workers = if role.runs_workers() {
+        tokio::spawn(jobs::run_workers(state.clone(), wait(rx.clone())))
+    } else {
+        // A web process only queues work; the worker processes run it.
+        let stop = wait(rx.clone());
+        tokio::spawn(async move {
+            stop.await;
+            Ok(())
+        })
+    };
 
     // After the signal, everything must be done within the bound (plus a little for closing).
     let bound = config.shutdown_timeout + Duration::from_secs(2);

@@ -38,3 +38,20 @@ pub struct AppState {
     /// Per-client rate limit of feedback writes.
     pub feedback_limiter: Arc<crate::api::ClientLimiter>,
 }
+
+impl AppState {
+    /// Seconds since the most silent worker kind last beat: this process's own workers when it
+    /// runs them, else (a `web` process) every process's, through their heartbeats in Redis.
+    /// None until every kind has beaten once (or while Redis does not answer).
+    pub async fn worker_heartbeat_age(&self) -> Option<i64> {
+        if self.config.role.runs_workers() {
+            self.queues.worker_heartbeat_age()
+        } else {
+            self.queues
+                .shared_worker_heartbeat_age()
+                .await
+                .ok()
+                .flatten()
+        }
+    }
+}

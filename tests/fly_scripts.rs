@@ -1267,3 +1267,124 @@ fn workflows_pass_actionlint() {
     let args: Vec<&str> = files.iter().map(String::as_str).collect();
     run_tool(&actionlint, &args);
 }
+
+// --- scale-out-fly.sh ------------------------------------------------------------
+
+const DB_URL_SECRET: &str =
+    "postgres://ct:pg-pass-31337@db.example.internal:5432/ct?sslmode=require";
+const REDIS_URL_SECRET: &str = "rediss://default:redis-pass-4242@redis.example.internal:6379";
+
+#[test]
+fn scale_out_sets_the_server_urls_on_stdin_then_deploys_both_groups() {
+    let fake = Fake::new();
+    let run = fake.run(
+        "scale-out-fly.sh",
+        &["--app", "my-clawtriage", "--workers", "4"],
+        &[
+            ("FAKE_FLY_MODE", "app-exists"),
+            ("DATABASE_URL", DB_URL_SECRET),
+            ("REDIS_URL", REDIS_URL_SECRET),
+        ],
+        "",
+    );
+    assert!(run.ok, "{}", run.output());
+    assert_eq!(
+        fake.call_lines(),
+        vec![
+            "auth whoami",
+            "apps list",
+            "secrets import --stage -a my-clawtriage",
+            "deploy --config fly.scale-out.toml --remote-only --region fra -a my-clawtriage",
+            "scale count web=1 worker=4 --config fly.scale-out.toml --region fra --yes -a my-clawtriage",
+        ]
+    );
+    let stdin = fake.stdin_of(3);
+    assert!(
+        stdin.contains(&format!("DATABASE_URL={DB_URL_SECRET}\n")),
+        "{stdin}"
+    );
+    assert!(
+        stdin.contains(&format!("REDIS_URL={REDIS_URL_SECRET}\n")),
+        "{stdin}"
+    );
+    fake.assert_secrets_hidden(&run, &["pg-pass-31337", "redis-pass-4242"]);
+    // Five shared-cpu-1x 1 GB machines at Fly's $20.37 per three.
+    assert!(run.stdout.contains("about $33.95/month"), "{}", run.stdout);
+}
+
+#[test]
+fn scale_out_deploys_nothing_without_the_managed_servers() {
+    let fake = Fake::new();
+    for env in [
+        vec![("REDIS_URL", REDIS_URL_SECRET)],
+        vec![("DATABASE_URL", DB_URL_SECRET)],
+        vec![
+            ("DATABASE_URL", "mysql://nope"),
+            ("REDIS_URL", REDIS_URL_SECRET),
+        ],
+    ] {
+        let run = fake.run(
+            "scale-out-fly.sh",
+            &["--app", "my-clawtriage", "--workers", "2"],
+            &env,
+            "",
+        );
+        assert!(!run.ok, "{}", run.output());
+        assert!(
+            run.stderr.contains("nothing was deployed"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !fake.call_lines().iter().any(|c| c.starts_with("deploy")),
+            "{:?}",
+            fake.call_lines()
+        );
+    }
+    for workers in ["0", "65", "two", ""] {
+        let run = fake.run(
+            "scale-out-fly.sh",
+            &["--app", "my-clawtriage", "--workers", workers],
+            &[],
+            "",
+        );
+        assert!(!run.ok);
+        assert!(run.stderr.contains("--workers"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn scale_out_dry_run_runs_nothing() {
+    let fake = Fake::new();
+    let run = fake.run(
+        "scale-out-fly.sh",
+        &[
+            "--app",
+            "my-clawtriage",
+            "--workers",
+            "2",
+            "--region",
+            "ams",
+            "--dry-run",
+        ],
+        &[("DATABASE_URL", DB_URL_SECRET)],
+        "",
+    );
+    assert!(run.ok, "{}", run.output());
+    assert!(fake.calls().is_empty(), "{:?}", fake.call_lines());
+    for line in [
+        "+ fly auth whoami",
+        "+ fly apps create my-clawtriage",
+        "+ fly secrets import --stage -a my-clawtriage",
+        "+ fly deploy --config fly.scale-out.toml --remote-only --region ams -a my-clawtriage",
+        "+ fly scale count web=1 worker=2 --config fly.scale-out.toml --region ams --yes -a my-clawtriage",
+        "about $20.37/month",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "missing {line:?} in:\n{}",
+            run.stdout
+        );
+    }
+    fake.assert_secrets_hidden(&run, &["pg-pass-31337"]);
+}

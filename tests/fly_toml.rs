@@ -181,3 +181,52 @@ fn vm_is_sized_and_nothing_runs_without_the_volume() {
     // passed to it as arguments.
     assert!(cfg.get("processes").is_none(), "no [processes]");
 }
+
+/// `fly.scale-out.toml`: two process groups of the same image, only `web` behind the proxy,
+/// a health check for each group, no volume (state is in the managed Postgres and Redis), and
+/// the role passed to the entry point as each group's command.
+#[test]
+fn the_scale_out_layout_has_web_and_worker_groups_and_no_volume() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fly.scale-out.toml");
+    let cfg: Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let processes = table(&cfg, "processes");
+    assert_eq!(processes["web"].as_str(), Some("web"));
+    assert_eq!(processes["worker"].as_str(), Some("worker"));
+    assert_eq!(processes.len(), 2);
+    let http = table(&cfg, "http_service");
+    assert_eq!(
+        http["processes"].as_array().unwrap(),
+        &vec![Value::from("web")]
+    );
+    assert_eq!(http["auto_stop_machines"].as_str(), Some("off"));
+    let web_check = &http["checks"].as_array().unwrap()[0];
+    assert_eq!(web_check["path"].as_str(), Some("/api/health"));
+    let checks = table(&cfg, "checks");
+    let worker_check = checks.values().find(|c| {
+        c["processes"]
+            .as_array()
+            .is_some_and(|p| p == &vec![Value::from("worker")])
+    });
+    let worker_check = worker_check.expect("a check of the worker group");
+    assert_eq!(worker_check["path"].as_str(), Some("/api/health"));
+    assert_eq!(worker_check["port"].as_integer(), Some(8080));
+    assert!(
+        cfg.get("mounts").is_none(),
+        "no volume: a machine holds no state"
+    );
+    let vms = array_of_tables(&cfg, "vm");
+    for group in ["web", "worker"] {
+        assert!(
+            vms.iter().any(|v| v["processes"]
+                .as_array()
+                .is_some_and(|p| p == &vec![Value::from(group)])),
+            "a [[vm]] for {group}"
+        );
+    }
+    assert_eq!(cfg["kill_signal"].as_str(), Some("SIGTERM"));
+    assert!(
+        cfg.get("deploy")
+            .and_then(|d| d.get("release_command"))
+            .is_none()
+    );
+}

@@ -109,7 +109,7 @@ pub async fn import_feedback(
     }
     let outcome = backup::import(&state.pool, &records).await?;
     if outcome.imported > 0 {
-        state.cache.bump();
+        state.cache.bump().await;
     }
     tracing::info!(
         imported = outcome.imported,

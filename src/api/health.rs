@@ -1,7 +1,8 @@
 //! `GET /api/health`: 200 only when Postgres, Redis and the workers answer and the data disk has
 //! room, else 503 naming what is down (`postgres`, `redis`, `workers`, `disk`). It needs no
 //! token, so it says only what is up and down; the data disk's path and sizes are shown to
-//! callers with the dashboard or ops token.
+//! callers with the dashboard or ops token. A `web` process runs no workers: it reports the
+//! other processes' workers but is not down without them.
 
 use axum::Json;
 use axum::extract::State;
@@ -44,15 +45,26 @@ pub async fn get_health(State(state): State<AppState>, headers: HeaderMap) -> Re
         }
     };
     // Workers heartbeat every few seconds; silence means they are gone (Redis trouble that a
-    // restart did not fix) and nothing would be processed while the API looks fine.
-    let heartbeat_age = state.queues.worker_heartbeat_age();
+    // restart did not fix) and nothing would be processed while the API looks fine. A process
+    // that runs workers judges its own; a `web` process runs none and judges the workers of every
+    // process through their heartbeats in Redis, reporting silence without failing its own
+    // health (restarting a web machine would not bring a worker back).
+    let role = state.config.role;
+    let heartbeat_age = state.worker_heartbeat_age().await;
     let workers_status = match heartbeat_age {
         Some(age) if age > WORKER_SILENCE_SECS => {
-            down.push("workers");
+            if role.runs_workers() {
+                down.push("workers");
+            } else {
+                problems.push(format!(
+                    "no worker process has reported a heartbeat for {age} s: queued work waits"
+                ));
+            }
             "down"
         }
         Some(_) => "ok",
-        None => "starting",
+        None if role.runs_workers() => "starting",
+        None => "none",
     };
     // A nearly full data disk: Postgres and Redis still answer, but writes are about to fail.
     let disk = match state.disk.check() {
@@ -93,6 +105,7 @@ pub async fn get_health(State(state): State<AppState>, headers: HeaderMap) -> Re
         "redis": redis_status,
         "down": down,
         "githubMode": format!("{:?}", state.config.github_mode).to_lowercase(),
+        "role": role.as_str(),
         "workers": workers_status,
         "workerHeartbeatAgeSecs": heartbeat_age,
         "disk": disk,

@@ -211,20 +211,23 @@ pub fn token_matches(headers: &HeaderMap, expected: &SecretString) -> bool {
     a.ct_eq(b).into()
 }
 
-/// A per-client rate limiter (keyed by [`client_ip`]).
-pub type ClientLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+/// A per-client limit whose counts live in Redis: the same budget whichever process a client's
+/// requests reach, and nothing to forget (a client's count expires with its window).
+pub type ClientLimiter = crate::limits::SharedLimiter;
 
-/// A limiter of `per_minute` calls per client and minute (a burst of that many, refilled evenly).
-pub fn client_limiter(per_minute: u32) -> ClientLimiter {
-    let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
-    governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute))
-}
-
-/// Drops the clients whose budget is full again: without this the limiter's map keeps every
-/// address it ever saw. Called by the upkeep loop.
-pub fn forget_idle_clients(limiter: &ClientLimiter) {
-    limiter.retain_recent();
-    limiter.shrink_to_fit();
+/// A limiter named `name` of `per_minute` calls per client within any minute.
+pub fn client_limiter(
+    queues: &crate::jobs::Queues,
+    prefix: &str,
+    name: &str,
+    per_minute: u32,
+) -> ClientLimiter {
+    crate::limits::SharedLimiter::new(
+        queues.connection(),
+        format!("{prefix}:limit:{name}"),
+        per_minute,
+        Duration::from_secs(60),
+    )
 }
 
 /// Whether `ip` is an address Fly's proxy reaches a Machine from: its private IPv4 network.
@@ -256,7 +259,7 @@ pub fn client_ip(
 }
 
 /// Refuses a client over its budget in `limiter` (429 `rate_limited`).
-pub fn check_client_rate(
+pub async fn check_client_rate(
     limiter: &ClientLimiter,
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
@@ -265,9 +268,14 @@ pub fn check_client_rate(
 ) -> ApiResult<()> {
     let on_fly = std::env::var_os("FLY_APP_NAME").is_some();
     let ip = client_ip(headers, peer, on_fly);
-    match limiter.check_key(&ip) {
-        Ok(()) => Ok(()),
-        Err(_) => {
+    match limiter.check(&ip.to_string()).await {
+        Ok(crate::limits::Verdict::Allowed) => Ok(()),
+        // Redis is down: what the limit protects (the queue, the shared cache) is down with it.
+        Err(e) => {
+            tracing::warn!(error = %e, what, "per-client rate limit not checked: redis unavailable");
+            Ok(())
+        }
+        Ok(crate::limits::Verdict::Limited) => {
             tracing::warn!(client = %ip, what, "per-client rate limit hit");
             Err(ApiError {
                 status: StatusCode::TOO_MANY_REQUESTS,
@@ -322,6 +330,12 @@ pub async fn metrics_route(
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found("no such API route")
+}
+
+async fn worker_not_found() -> ApiError {
+    ApiError::not_found(
+        "this is a worker process (ROLE=worker): it serves only /api/health and /metrics",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -493,13 +507,21 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
 
     let x_request_id = HeaderName::from_static("x-request-id");
-    let router = Router::new()
-        .nest("/api", api)
-        // Outside /api, with its own body limits.
-        .merge(webhooks::routes(cfg.github_mode.uses_app()))
-        .route("/metrics", get(metrics_route))
-        .fallback(dashboard::serve_dashboard)
-        .with_state(state);
+    let routes = if cfg.role.serves_api() {
+        Router::new()
+            .nest("/api", api)
+            // Outside /api, with its own body limits.
+            .merge(webhooks::routes(cfg.github_mode.uses_app()))
+            .route("/metrics", get(metrics_route))
+            .fallback(dashboard::serve_dashboard)
+    } else {
+        // A worker process: health for the platform's checks, metrics for the scraper.
+        Router::new()
+            .route("/api/health", get(health::get_health))
+            .route("/metrics", get(metrics_route))
+            .fallback(worker_not_found)
+    };
+    let router = routes.with_state(state);
     let router = match allowed_hosts(&cfg) {
         Some(hosts) => router.layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(hosts),

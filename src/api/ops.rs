@@ -61,17 +61,17 @@ fn require_ops(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-/// Trigger calls allowed per client and minute (a burst of this many, refilled evenly).
+/// Trigger calls allowed per client within any minute, across every process of the appliance.
 pub const TRIGGER_CALLS_PER_MINUTE: u32 = 10;
 
-/// The limiter the appliance starts with.
-pub fn trigger_limiter() -> super::ClientLimiter {
-    super::client_limiter(TRIGGER_CALLS_PER_MINUTE)
+/// The trigger's limiter (kept in Redis: one budget however many web processes serve a client).
+pub fn trigger_limiter(queues: &crate::jobs::Queues, prefix: &str) -> super::ClientLimiter {
+    super::client_limiter(queues, prefix, "trigger", TRIGGER_CALLS_PER_MINUTE)
 }
 
 /// Refuses a client over its trigger budget (checked before the token, so that guessing tokens
 /// is rate limited too).
-fn check_rate(
+async fn check_rate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
@@ -83,6 +83,7 @@ fn check_rate(
         TRIGGER_CALLS_PER_MINUTE,
         "trigger calls",
     )
+    .await
 }
 
 /// `POST /api/ops/public-scan`.
@@ -97,7 +98,7 @@ pub async fn trigger_public_scan(
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Json<TriggerBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    check_rate(&state, &headers, peer.map(|c| (c.0).0))?;
+    check_rate(&state, &headers, peer.map(|c| (c.0).0)).await?;
     require_ops(&state, &headers)?;
     let Json(body) = body?;
     validate_owner(&body.owner).map_err(ApiError::bad_request)?;

@@ -443,8 +443,8 @@ pub async fn duplicate_sets(
     let Query(q) = query?;
     // Answers are cached until results change (see crate::cache).
     let cache_key = format!("sets:{repo_id}?{}", raw.0.unwrap_or_default());
-    let generation = state.cache.generation();
-    if let Some(body) = state.cache.get(&cache_key) {
+    let (generation, hit) = state.cache.lookup(&cache_key).await;
+    if let Some(body) = hit {
         return Ok(json_bytes(body));
     }
     let limit = check_limit(q.limit, 20, 100)? as usize;
@@ -672,8 +672,8 @@ pub struct FeedbackBody {
 pub const FEEDBACK_WRITES_PER_MINUTE: u32 = 60;
 
 /// The feedback limiter the appliance starts with.
-pub fn feedback_limiter() -> super::ClientLimiter {
-    super::client_limiter(FEEDBACK_WRITES_PER_MINUTE)
+pub fn feedback_limiter(queues: &crate::jobs::Queues, prefix: &str) -> super::ClientLimiter {
+    super::client_limiter(queues, prefix, "feedback", FEEDBACK_WRITES_PER_MINUTE)
 }
 
 /// `POST /api/repos/{repoId}/feedback`.
@@ -695,7 +695,8 @@ pub async fn post_feedback(
         peer.map(|c| (c.0).0),
         FEEDBACK_WRITES_PER_MINUTE,
         "feedback writes",
-    )?;
+    )
+    .await?;
     require_dashboard(&state, &headers)?;
     let repo_id = repo_path(path)?;
     let Json(b) = body?;
@@ -796,7 +797,7 @@ pub async fn post_feedback(
         },
     )
     .await?;
-    state.cache.bump();
+    state.cache.bump().await;
     tracing::info!(repo_id, target, verdict, actor = %actor, "feedback recorded");
     Ok((StatusCode::CREATED, Json(row)).into_response())
 }

@@ -585,7 +585,7 @@ async fn pull_request(
     drop(c);
     if !stale {
         // Titles, states and set membership may have changed.
-        state.cache.bump();
+        state.cache.bump().await;
     }
     if let Some(job) = &job {
         state
@@ -674,7 +674,7 @@ async fn installation(
     tx.commit().await.map_err(StoreError::from)?;
     // Back to the pool before queueing scans checks out connections (see `pull_request`).
     drop(c);
-    state.cache.bump();
+    state.cache.bump().await;
     if matches!(ev.action.as_str(), "deleted" | "suspend") {
         state.github.forget_installation_token(id);
     }
@@ -728,7 +728,7 @@ async fn installation_repositories(
     tx.commit().await.map_err(StoreError::from)?;
     // Back to the pool before queueing scans checks out connections (see `pull_request`).
     drop(c);
-    state.cache.bump();
+    state.cache.bump().await;
     let scans = queue_jobs(state, d.id, &jobs).await?.scans;
     tracing::info!(
         delivery = d.id,

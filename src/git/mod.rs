@@ -141,6 +141,8 @@ pub struct SyncReport {
 type RepoLocks = Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>;
 
 /// Mirrors under `<data_root>/repos/<owner>/<repo>.git`, fetched from `<git_url>/<owner>/<repo>.git`.
+/// A mirror is a cache of one machine: a worker process whose mirror lacks heads (a new machine,
+/// or one that did not run the scan) fetches them itself ([`Mirror::ensure`]).
 #[derive(Clone)]
 pub struct Mirror {
     root: PathBuf,
@@ -476,6 +478,87 @@ impl Mirror {
     }
 
     /// Removes `refs/pull/N/head` of PRs not in `listed`.
+    /// The commits among `shas` that the mirror of `owner/repo` does not have (all of them when
+    /// there is no mirror yet).
+    pub async fn missing(
+        &self,
+        owner: &str,
+        repo: &str,
+        shas: &[&str],
+    ) -> Result<Vec<String>, GitError> {
+        let Some(dir) = self.path(owner, repo).filter(|d| d.join("HEAD").exists()) else {
+            return Ok(shas.iter().map(|s| s.to_string()).collect());
+        };
+        let wanted: Vec<&str> = shas.iter().copied().filter(|s| hex_sha(s)).collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["rev-list", "--no-walk", "--ignore-missing"];
+        args.extend(&wanted);
+        let out = self
+            .git(&dir, &args, Duration::from_secs(60), 1 << 20, None)
+            .await?;
+        let have = String::from_utf8_lossy(&out);
+        let have: Vec<&str> = have.lines().map(str::trim).collect();
+        Ok(wanted
+            .into_iter()
+            .filter(|s| !have.iter().any(|h| h.starts_with(s)))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Makes sure the mirror has the heads `(number, sha)`: fetches the PRs whose head it lacks
+    /// (with the base `branches`), keeping every PR ref it has. Returns how many PRs it fetched.
+    pub async fn ensure(
+        &self,
+        owner: &str,
+        repo: &str,
+        heads: &[(i64, &str)],
+        branches: &[&str],
+        room: RoomCheck<'_>,
+    ) -> Result<usize, GitError> {
+        let shas: Vec<&str> = heads.iter().map(|(_, h)| *h).collect();
+        let missing = self.missing(owner, repo, &shas).await?;
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let fetch: Vec<i64> = heads
+            .iter()
+            .filter(|(_, h)| missing.iter().any(|m| m == h))
+            .map(|(n, _)| *n)
+            .collect();
+        let keep = match self.path(owner, repo).filter(|d| d.join("HEAD").exists()) {
+            Some(dir) => self.local_pull_numbers(&dir).await?,
+            None => Vec::new(),
+        };
+        self.sync(owner, repo, branches, &fetch, &keep, room)
+            .await
+            .map(|r| r.fetched)
+    }
+
+    /// The PR numbers the mirror has refs of.
+    async fn local_pull_numbers(&self, dir: &Path) -> Result<Vec<i64>, GitError> {
+        let refs = self
+            .git(
+                dir,
+                &["for-each-ref", "--format=%(refname)", "refs/pull/"],
+                Duration::from_secs(120),
+                64 << 20,
+                None,
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&refs)
+            .lines()
+            .filter_map(|r| {
+                r.strip_prefix("refs/pull/")?
+                    .split('/')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect())
+    }
+
     async fn prune_pull_refs(&self, dir: &Path, listed: &BTreeSet<i64>) -> Result<usize, GitError> {
         let t = Duration::from_secs(120);
         let refs = self

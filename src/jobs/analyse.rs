@@ -496,6 +496,38 @@ pub async fn analyse_heads(
     }
     clock.lap("claim");
 
+    // The scan fetched its heads into the mirror of the machine it ran on; a scan batch that
+    // runs on another machine (or after this one was replaced) fetches what its mirror lacks,
+    // once, rather than asking the REST API for every head. Heads still missing then come from
+    // REST as usual.
+    if let Some(m) = &state.mirror
+        && job.starts_with("batch:")
+        && !work.is_empty()
+    {
+        let heads: Vec<(i64, &str)> = work.iter().map(|(n, h, _)| (*n, h.as_str())).collect();
+        let mut bases: Vec<&str> = work.iter().map(|(_, _, pr)| pr.base_ref.as_str()).collect();
+        bases.sort_unstable();
+        bases.dedup();
+        let room = || state.disk.ensure_room();
+        match m
+            .ensure(&repo.owner, &repo.repo, &heads, &bases, &room)
+            .await
+        {
+            Ok(0) => {}
+            Ok(fetched) => {
+                tracing::info!(
+                    job,
+                    fetched,
+                    "fetched the batch's heads into this machine's mirror"
+                )
+            }
+            Err(e) => {
+                tracing::warn!(job, error = %e, "git mirror fetch failed; using the REST files endpoint")
+            }
+        }
+        clock.lap("mirror");
+    }
+
     // 2. Diffs, a few at a time.
     let stats = CallStats::bounded(MAX_RATE_LIMIT_WAIT);
     let fetched: Vec<_> = futures::stream::iter(work.into_iter().map(|(number, head_sha, pr)| {
@@ -688,7 +720,7 @@ pub async fn analyse_heads(
         }
     }
     if !analysed.is_empty() {
-        state.cache.bump();
+        state.cache.bump().await;
     }
     Ok(report)
 }

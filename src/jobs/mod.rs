@@ -265,6 +265,14 @@ pub struct Queues {
 /// The Redis-backed workers every process runs (their names start with the kind).
 pub const WORKER_KINDS: [&str; 5] = ["scan", "analyse", "batch", "check", "workflow"];
 
+/// A queue of long jobs (scans, scan batches): a worker takes one job per fetch, so the jobs of a
+/// scan spread over every worker process that has room instead of being taken ten at a time by
+/// the first to poll (apalis fetches up to `batch_size` at once, 10 by default, and holds what it
+/// cannot start yet).
+fn long_jobs(cfg: QueueConfig) -> QueueConfig {
+    cfg.batch_size(1)
+}
+
 fn queue_config(name: &str) -> QueueConfig {
     QueueConfig::default()
         .queue(name)
@@ -280,14 +288,14 @@ impl Queues {
             .await
             .map_err(|_| JobError::Redis("connect timed out".into()))?
             .map_err(|e| JobError::Redis(e.to_string()))?;
-        let scan =
-            RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:scan")));
+        let scan = RedisStorage::new(conn.clone())
+            .with_config(long_jobs(queue_config(&format!("{prefix}:scan"))));
         let analyse =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:analyse")));
         let check =
             RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:check")));
-        let batch =
-            RedisStorage::new(conn.clone()).with_config(queue_config(&format!("{prefix}:batch")));
+        let batch = RedisStorage::new(conn.clone())
+            .with_config(long_jobs(queue_config(&format!("{prefix}:batch"))));
         let workflow = RedisStorage::new(conn.clone())
             .with_config(queue_config(&format!("{prefix}:workflow")));
         Ok(Queues {
@@ -313,6 +321,11 @@ impl Queues {
         ]
     }
 
+    /// The Redis connection (multiplexed; cheap to clone), for state shared by processes.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// `PING`, bounded in time: the health check.
     pub async fn ping(&self) -> Result<(), JobError> {
         let mut conn = self.conn.clone();
@@ -334,6 +347,35 @@ impl Queues {
             .map(|t| t.load(Ordering::Relaxed))
             .min()?;
         (oldest > 0).then(|| chrono::Utc::now().timestamp() - oldest)
+    }
+
+    /// Seconds since the most silent queue last had a heartbeat from any worker of any process
+    /// (apalis keeps each queue's workers and their last beat in Redis), None while some queue
+    /// has never had a worker. This is how a `web` process, which runs no workers, judges them.
+    pub async fn shared_worker_heartbeat_age(&self) -> Result<Option<i64>, JobError> {
+        let mut pipe = redis::pipe();
+        for (_, cfg) in self.all() {
+            pipe.cmd("ZRANGE")
+                .arg(cfg.workers_set())
+                .arg(-1)
+                .arg(-1)
+                .arg("WITHSCORES");
+        }
+        let mut conn = self.conn.clone();
+        let newest: Vec<Vec<(String, f64)>> =
+            tokio::time::timeout(Duration::from_secs(2), pipe.query_async(&mut conn))
+                .await
+                .map_err(|_| JobError::Redis("timed out".into()))?
+                .map_err(|e| JobError::Redis(e.to_string()))?;
+        let mut oldest: Option<i64> = None;
+        for q in newest {
+            let Some((_, beat)) = q.first() else {
+                return Ok(None);
+            };
+            let beat = *beat as i64;
+            oldest = Some(oldest.map_or(beat, |o| o.min(beat)));
+        }
+        Ok(oldest.map(|o| (chrono::Utc::now().timestamp() - o).max(0)))
     }
 
     /// Records a heartbeat of the worker named `name` (`{kind}-...`).

@@ -266,7 +266,7 @@ pub async fn run(state: &AppState, job: &ScanJob, stats: &CallStats) -> Result<(
     let queued = state.queues.push_batches(&batches).await?;
     scans::finish_listing(&state.pool, &job_id).await?;
     // PRs may have closed or changed head: cached result pages are stale.
-    state.cache.bump();
+    state.cache.bump().await;
     tracing::info!(scan = %job_id, listed = pulls.len(), pending = pending.len(),
         batches = batches.len(), batches_queued = queued,
         api_calls = stats.calls.load(Ordering::Relaxed), "scan listed");

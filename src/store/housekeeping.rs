@@ -29,6 +29,28 @@ impl Pruned {
     }
 }
 
+/// Claims the housekeeping pass of `period` for `worker`: true for exactly one caller per
+/// period, however many processes ask (the others skip it). Claims older than a week go.
+pub async fn claim_period(pool: &Pool, period: &str, worker: &str) -> StoreResult<bool> {
+    let c = pool.get().await?;
+    let won = c
+        .execute(
+            "INSERT INTO housekeeping_runs (period, worker) VALUES ($1, $2)
+             ON CONFLICT (period) DO NOTHING",
+            &[&period, &worker],
+        )
+        .await?
+        == 1;
+    if won {
+        c.execute(
+            "DELETE FROM housekeeping_runs WHERE started_at < now() - interval '7 days'",
+            &[],
+        )
+        .await?;
+    }
+    Ok(won)
+}
+
 /// Removes what is older than `keep_days`, and zero document-frequency rows, in four short
 /// statements.
 pub async fn prune(pool: &Pool, keep_days: i32) -> StoreResult<Pruned> {

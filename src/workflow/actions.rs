@@ -458,7 +458,7 @@ async fn run_step(
             },
         )
         .await?;
-        state.cache.bump();
+        state.cache.bump().await;
         return Ok(Done {
             outcome: "done",
             detail: format!(

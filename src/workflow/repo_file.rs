@@ -137,6 +137,6 @@ pub async fn refresh(state: &AppState, repo: &ActiveRepo) -> Result<String, Work
         },
     )
     .await?;
-    state.cache.bump();
+    state.cache.bump().await;
     Ok(status.to_string())
 }

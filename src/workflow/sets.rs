@@ -157,7 +157,7 @@ pub async fn refresh(
     }
     tx.commit().await?;
     if !changes.is_empty() {
-        state.cache.bump();
+        state.cache.bump().await;
     }
     Ok((changes, delivered))
 }
