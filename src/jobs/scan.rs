@@ -328,8 +328,11 @@ async fn confirm_vanished(
         }
     }
     if !gone.is_empty() {
-        let c = state.pool.get().await.map_err(StoreError::from)?;
-        closed += repos::close_vanished(&c, repo_id, &gone, since).await?;
+        let mut c = state.pool.get().await.map_err(StoreError::from)?;
+        let tx = c.transaction().await.map_err(StoreError::from)?;
+        crate::store::analysis::lock_index(&tx, repo_id).await?;
+        closed += repos::close_vanished(&tx, repo_id, &gone, since).await?;
+        tx.commit().await.map_err(StoreError::from)?;
     }
     if candidates.len() > MAX_VANISHED_CHECKS {
         scans::add_note(

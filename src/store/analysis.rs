@@ -347,6 +347,20 @@ async fn lock_prs(
         .collect())
 }
 
+/// Makes the transaction the repository's only index writer until it ends. Take it before any
+/// PR row lock. Each index write deletes old keys and inserts new ones, and the
+/// document-frequency triggers update `key_counts` rows in key order per statement, so two
+/// writers each holding keys the other's next statement needs would deadlock (seen with a burst
+/// of webhook batches replacing heads).
+pub async fn lock_index(c: &impl GenericClient, repo_id: i64) -> StoreResult<()> {
+    c.execute(
+        "SELECT pg_advisory_xact_lock(8, $1::int4)",
+        &[&((repo_id % i64::from(i32::MAX)) as i32)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Stores the heads' files, signatures and index keys in one transaction (one statement per
 /// table), replacing what older heads of the same PRs had. Heads that are no longer their PR's
 /// current head (checked under the row lock) are not written. Returns, per written head, whether
@@ -359,6 +373,7 @@ pub async fn save_index(
 ) -> StoreResult<BTreeMap<i64, bool>> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
+    lock_index(&tx, repo_id).await?;
     let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
     let current = lock_prs(&tx, repo_id, &numbers).await?;
     let rows: Vec<&IndexRow<'_>> = rows

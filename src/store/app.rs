@@ -252,6 +252,10 @@ pub async fn upsert_pull_if_newer(
     repo_id: i64,
     pr: &PullSummary,
 ) -> StoreResult<PullChange> {
+    if pr.state_word() != "open" {
+        // Its index keys go below: the repository's index lock first, as every index writer.
+        super::analysis::lock_index(c, repo_id).await?;
+    }
     c.execute(
         "SELECT pg_advisory_xact_lock(hashtext('pr:' || $1::int8::text || ':' || $2::int8::text)::int8)",
         &[&repo_id, &pr.number],

@@ -32,7 +32,7 @@ pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// A query failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", db_message(.0))]
     Db(#[from] tokio_postgres::Error),
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
@@ -40,6 +40,15 @@ pub enum StoreError {
     /// A stored JSON value did not decode.
     #[error("stored data did not decode: {0}")]
     Decode(String),
+}
+
+/// What Postgres said (SQLSTATE and message), which the driver's own `Display` ("db error")
+/// leaves out.
+fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
