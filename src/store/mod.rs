@@ -13,11 +13,13 @@ pub mod scans;
 pub mod search;
 pub mod sets;
 pub mod settings;
+pub mod tls;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
 
 refinery::embed_migrations!("migrations");
 
@@ -107,13 +109,15 @@ pub fn connect(database_url: &str, max_size: usize) -> Result<Pool, String> {
     let mut pg = pg;
     pg.connect_timeout(Duration::from_secs(5));
     pg.application_name("clawtriage");
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Verified,
-        },
-    );
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Verified,
+    };
+    // `sslmode=require` (a managed Postgres): encrypted; otherwise plain, as on the machine itself.
+    let manager = if pg.get_ssl_mode() == SslMode::Require {
+        Manager::from_config(pg, tls::require_connector()?, manager_config)
+    } else {
+        Manager::from_config(pg, NoTls, manager_config)
+    };
     Pool::builder(manager)
         .max_size(max_size)
         .runtime(Runtime::Tokio1)
