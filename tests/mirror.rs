@@ -87,6 +87,53 @@ impl Remote {
     }
 }
 
+/// The appliance with its git mirror on, after a finished scan of `o/r` listing `heads` (PRs
+/// whose heads `remote` published).
+struct MirrorScan {
+    svc: Services,
+    _gh: FakeGithub,
+    data: tempfile::TempDir,
+    app: App,
+    status: serde_json::Value,
+}
+
+impl MirrorScan {
+    async fn run(remote: &Remote, heads: &[(i64, &String)], snapshot: &str) -> MirrorScan {
+        let mut repo = FakeRepo {
+            default_branch: "main".into(),
+            ..Default::default()
+        };
+        for (n, sha) in heads {
+            let (pr, _) = simple_pr(*n, sha, &format!("pr {n}"), vec![]);
+            repo.pulls.push(pr);
+        }
+        let svc = Services::new().await;
+        let gh = FakeGithub::start().await;
+        gh.add_repo("o", "r", repo);
+        let data = tempfile::tempdir().unwrap();
+        let mut s = settings(&svc, &gh.url());
+        s.git_mirror = "on".into();
+        s.github_git_url = remote.url();
+        s.data_root = data.path().display().to_string();
+        let app = App::start(s).await;
+        let (st, _) = app
+            .trigger(json!({"owner":"o","repo":"r","snapshot": snapshot}))
+            .await;
+        assert_eq!(st, 202);
+        let status = app
+            .wait_scan(&format!("scan:o/r:{snapshot}"), Duration::from_secs(120))
+            .await;
+        assert_eq!(status["state"], "done", "{status}");
+        MirrorScan {
+            svc,
+            _gh: gh,
+            data,
+            app,
+            status,
+        }
+    }
+}
+
 /// `n` bytes of short lines: the shape that made git diff use ~435 MB for 20 MB.
 fn short_lines(n: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(n + 8);
@@ -407,31 +454,8 @@ async fn a_hostile_pr_is_analysed_once_as_degraded_and_closed_prs_are_never_fetc
     // Closed on GitHub, so not listed: its 5 MB must never reach the mirror.
     remote.pr(3, &[("dump.bin", random(5 << 20))]);
 
-    let mut repo = FakeRepo {
-        default_branch: "main".into(),
-        ..Default::default()
-    };
-    for (n, sha) in [(1, &big), (2, &wide)] {
-        let (pr, _) = simple_pr(n, sha, &format!("pr {n}"), vec![]);
-        repo.pulls.push(pr);
-    }
-    let svc = Services::new().await;
-    let gh = FakeGithub::start().await;
-    gh.add_repo("o", "r", repo);
-    let data = tempfile::tempdir().unwrap();
-    let mut s = settings(&svc, &gh.url());
-    s.git_mirror = "on".into();
-    s.github_git_url = remote.url();
-    s.data_root = data.path().display().to_string();
-    let app = App::start(s).await;
-    let (st, _) = app
-        .trigger(json!({"owner":"o","repo":"r","snapshot":"hostile"}))
-        .await;
-    assert_eq!(st, 202);
-    let st = app
-        .wait_scan("scan:o/r:hostile", Duration::from_secs(120))
-        .await;
-    assert_eq!(st["state"], "done", "{st}");
+    let m = MirrorScan::run(&remote, &[(1, &big), (2, &wide)], "hostile").await;
+    let (svc, data, st) = (&m.svc, &m.data, &m.status);
     assert_eq!(st["sourceMirror"], 2, "{st}");
     assert_eq!(st["prsFailed"], 0, "{st}");
     let c = svc.client().await;
@@ -459,7 +483,7 @@ async fn a_hostile_pr_is_analysed_once_as_degraded_and_closed_prs_are_never_fetc
     assert!(refs(&mirror).iter().all(|r| r != "refs/pull/3/head"));
     let size = dir_size(&mirror.join("objects"));
     assert!(size < 2 << 20, "mirror holds {size} bytes");
-    app.stop().await;
+    m.app.stop().await;
 }
 
 #[tokio::test]
@@ -578,29 +602,8 @@ async fn the_base_branchs_gitattributes_and_blob_ids_reach_the_analysis() {
             ("assets/logo.bin", logo.clone()),
         ],
     );
-    let mut repo = FakeRepo {
-        default_branch: "main".into(),
-        ..Default::default()
-    };
-    let (pr, _) = simple_pr(1, &head, "generated client", vec![]);
-    repo.pulls.push(pr);
-    let svc = Services::new().await;
-    let gh = FakeGithub::start().await;
-    gh.add_repo("o", "r", repo);
-    let data = tempfile::tempdir().unwrap();
-    let mut s = settings(&svc, &gh.url());
-    s.git_mirror = "on".into();
-    s.github_git_url = remote.url();
-    s.data_root = data.path().display().to_string();
-    let app = App::start(s).await;
-    let (st, _) = app
-        .trigger(json!({"owner":"o","repo":"r","snapshot":"attrs"}))
-        .await;
-    assert_eq!(st, 202);
-    let st = app
-        .wait_scan("scan:o/r:attrs", Duration::from_secs(120))
-        .await;
-    assert_eq!(st["state"], "done", "{st}");
+    let m = MirrorScan::run(&remote, &[(1, &head)], "attrs").await;
+    let (svc, st) = (&m.svc, &m.status);
     assert_eq!(st["sourceMirror"], 1, "{st}");
     let c = svc.client().await;
     let channels: Vec<(String, String)> = c
@@ -628,5 +631,5 @@ async fn the_base_branchs_gitattributes_and_blob_ids_reach_the_analysis() {
     let sig = clawtriage::store::analysis::decode_signature(&sig).unwrap();
     let shown = format!("{sig:?}");
     assert!(shown.contains("path_ops: 1"), "{shown}");
-    app.stop().await;
+    m.app.stop().await;
 }
