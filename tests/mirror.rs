@@ -51,17 +51,28 @@ impl Remote {
 
     /// Commits `files` on a branch off main and publishes it as PR `n`'s head.
     fn pr(&self, n: i64, files: &[(&str, Vec<u8>)]) -> String {
+        self.pr_edit(n, |work| {
+            for (path, content) in files {
+                let p = work.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, content).unwrap();
+            }
+        })
+    }
+
+    /// Commits what `edit` does to the work tree on a branch off main and publishes it as PR
+    /// `n`'s head.
+    fn pr_edit(&self, n: i64, edit: impl FnOnce(&Path)) -> String {
         git(
             &self.work,
             &["checkout", "-q", "-B", &format!("pr{n}"), "main"],
         );
-        for (path, content) in files {
-            let p = self.work.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, content).unwrap();
-        }
+        edit(&self.work);
         git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", &format!("pr {n}")]);
+        git(
+            &self.work,
+            &["commit", "-q", "--allow-empty", "-m", &format!("pr {n}")],
+        );
         git(
             &self.work,
             &[
@@ -487,15 +498,18 @@ async fn a_hostile_pr_is_analysed_once_as_degraded_and_closed_prs_are_never_fetc
 }
 
 #[tokio::test]
-async fn git_runs_without_the_appliances_secrets() {
+async fn git_runs_without_the_appliances_secrets_and_a_few_times_per_batch() {
     let remote = Remote::new(true);
-    let head = remote.pr(1, &[("src/lib.ts", b"export const a = 9;\n".to_vec())]);
     let mut repo = FakeRepo {
         default_branch: "main".into(),
         ..Default::default()
     };
-    let (pr, _) = simple_pr(1, &head, "pr 1", vec![]);
-    repo.pulls.push(pr);
+    for n in 1..=6 {
+        let text = format!("export const a = {n};\n");
+        let head = remote.pr(n, &[("src/lib.ts", text.into_bytes())]);
+        let (pr, _) = simple_pr(n, &head, &format!("pr {n}"), vec![]);
+        repo.pulls.push(pr);
+    }
     let svc = Services::new().await;
     let gh = FakeGithub::start().await;
     gh.add_repo("o", "r", repo);
@@ -515,8 +529,8 @@ async fn git_runs_without_the_appliances_secrets() {
     std::fs::write(
         tools.path().join("git"),
         format!(
-            "#!/bin/sh\nenv >> '{}'\nexec '{real_git}' \"$@\"\n",
-            dump.display()
+            "#!/bin/sh\nenv >> '{dump}'\necho \"git-args $*\" >> '{dump}'\nexec '{real_git}' \"$@\"\n",
+            dump = dump.display()
         ),
     )
     .unwrap();
@@ -560,8 +574,24 @@ async fn git_runs_without_the_appliances_secrets() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 202);
     let st = common::wait_scan_at(&http, &base, "scan:o/r:env", Duration::from_secs(60)).await;
-    assert_eq!(st["sourceMirror"], 1, "git ran: {st}");
+    assert_eq!(st["sourceMirror"], 6, "git ran: {st}");
     let env = std::fs::read_to_string(&dump).unwrap();
+    // The six heads of the scan's one batch: five git commands for all of them (which heads
+    // are there, their merge bases, listings, blob sizes, patches).
+    let calls = |what: &str| {
+        env.lines()
+            .filter(|l| l.starts_with("git-args ") && l.contains(what))
+            .count()
+    };
+    assert_eq!(calls(" merge-base "), 0, "{env}");
+    assert_eq!(calls(" rev-parse refs/heads/main..."), 1, "{env}");
+    assert_eq!(calls(" diff-tree "), 2, "{env}");
+    assert_eq!(
+        calls(" diff-tree -r -z --raw --no-renames --no-abbrev --stdin "),
+        1
+    );
+    assert_eq!(calls(" cat-file --batch-check"), 2, "{env}");
+    assert_eq!(calls(" diff "), 0, "no head diffed alone: {env}");
     assert!(env.contains("GIT_NO_LAZY_FETCH=1"), "{env}");
     for (name, value) in secrets.iter().copied().chain([
         ("DATABASE_URL", svc.database_url.as_str()),
@@ -632,4 +662,192 @@ async fn the_base_branchs_gitattributes_and_blob_ids_reach_the_analysis() {
     let shown = format!("{sig:?}");
     assert!(shown.contains("path_ops: 1"), "{shown}");
     m.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_heads_is_diffed_exactly_as_each_head_alone() {
+    let remote = Remote::new(true);
+    let w = |p: &Path, path: &str, text: &[u8]| {
+        let f = p.join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    };
+    std::fs::write(remote.work.join("README.md"), "# r\n\nsome words\n").unwrap();
+    std::fs::write(remote.work.join("run.sh"), "echo hi\n").unwrap();
+    git(&remote.work, &["add", "."]);
+    git(&remote.work, &["commit", "-q", "-m", "more"]);
+    git(
+        &remote.work,
+        &["push", "-q", remote.bare.to_str().unwrap(), "main"],
+    );
+    let main = git(&remote.work, &["rev-parse", "HEAD"]);
+    // The last head first, so an earlier one can name a file after it.
+    let last = remote.pr(20, &[("src/lib.ts", b"export const a = 20;\n".to_vec())]);
+    let mut heads: Vec<String> = vec![
+        remote.pr(1, &[("src/lib.ts", b"export const a = 2;\n".to_vec())]),
+        // A rename, a removal, a nested addition.
+        remote.pr_edit(2, |p| {
+            std::fs::create_dir_all(p.join("src/core")).unwrap();
+            std::fs::rename(p.join("src/lib.ts"), p.join("src/core/lib.ts")).unwrap();
+            std::fs::remove_file(p.join("README.md")).unwrap();
+            w(p, "docs/deep/guide.md", b"# guide\n");
+        }),
+        // A small binary file and an odd path.
+        remote.pr(
+            3,
+            &[
+                ("assets/logo.bin", random(3000)),
+                ("odd dir/\"q\" \u{e9}.txt", b"x\n".to_vec()),
+            ],
+        ),
+        // The same tree as main: an empty diff.
+        remote.pr_edit(4, |_| {}),
+        // A file over the blob limit (filtered out of the fetch) beside a small edit.
+        remote.pr(
+            5,
+            &[
+                ("data/big.bin", random(2 << 20)),
+                ("src/lib.ts", b"export const a = 5;\n".to_vec()),
+            ],
+        ),
+        // Patches over the cap: the batch stops there and starts again after it.
+        remote.pr(
+            6,
+            &wide_files()
+                .iter()
+                .map(|(p, c)| (p.as_str(), c.clone()))
+                .collect::<Vec<_>>(),
+        ),
+        // A mode change, and a file named after the next head, whose lines spell it too.
+        remote.pr_edit(7, |p| {
+            std::fs::set_permissions(
+                p.join("run.sh"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+            w(p, &last, format!("{last}\n{last}\n").as_bytes());
+        }),
+    ];
+    heads.push(last);
+    // main moves on after the PRs branched: their merge base is not its tip.
+    git(&remote.work, &["checkout", "-q", "main"]);
+    std::fs::write(remote.work.join("src/lib.ts"), "export const a = 100;\n").unwrap();
+    git(&remote.work, &["commit", "-q", "-am", "main moves"]);
+    git(
+        &remote.work,
+        &["push", "-q", remote.bare.to_str().unwrap(), "main"],
+    );
+    remote.publish(9, &main);
+    // A criss-cross: two merge bases; the batch takes the one `git merge-base` prints.
+    let work = &remote.work;
+    let commit = |branch: &str, file: &str| {
+        git(work, &["checkout", "-q", "-B", branch, "main"]);
+        std::fs::write(work.join(file), file).unwrap();
+        git(work, &["add", "."]);
+        git(work, &["commit", "-q", "-m", file]);
+        git(work, &["rev-parse", "HEAD"])
+    };
+    let a = commit("xa", "xa.txt");
+    commit("xb", "xb.txt");
+    git(work, &["checkout", "-q", "xa"]);
+    git(work, &["merge", "-q", "--no-edit", "xb"]);
+    git(work, &["checkout", "-q", "xb"]);
+    git(work, &["merge", "-q", "--no-edit", &a]);
+    let cross = git(work, &["rev-parse", "HEAD"]);
+    let bare = remote.bare.to_str().unwrap();
+    git(work, &["push", "-q", bare, "xa:refs/heads/crossbase"]);
+    git(work, &["push", "-q", bare, "xb:refs/pull/30/head"]);
+    let bases = git(&remote.bare, &["merge-base", "--all", "crossbase", &cross]);
+    assert_eq!(bases.lines().count(), 2, "{bases}");
+    let numbers: Vec<i64> = vec![1, 2, 3, 4, 5, 6, 7, 20, 9, 30];
+    let data = tempfile::tempdir().unwrap();
+    let m = Mirror::new(data.path(), &remote.url());
+    m.sync("o", "r", &["main", "crossbase"], &numbers, &[], &ok)
+        .await
+        .unwrap();
+    // Also: the tip of main itself (merge base = head), a head the mirror lacks, and a head
+    // twice.
+    heads.push(main.clone());
+    heads.push("0123456789abcdef0123456789abcdef01234567".into());
+    heads.push(heads[0].clone());
+    heads.push(cross.clone());
+    let mut asked: Vec<(&str, &str)> = heads.iter().map(|h| (h.as_str(), "main")).collect();
+    asked.last_mut().unwrap().1 = "crossbase";
+    let batch = m.diffs("o", "r", &asked).await;
+    assert_eq!(batch.len(), asked.len());
+    for ((head, base), got) in asked.iter().zip(&batch) {
+        let alone = m.diff_alone("o", "r", head, base).await;
+        match (got, &alone) {
+            (Ok(got), Ok(alone)) => {
+                assert_eq!(
+                    format!("{:?}", got.files),
+                    format!("{:?}", alone.files),
+                    "{head}"
+                );
+                assert_eq!(got.degraded, alone.degraded, "{head}");
+            }
+            (Err(GitError::MissingCommit(_)), Err(GitError::MissingCommit(_))) => {}
+            (got, alone) => panic!("{head}: batch {got:?}, alone {alone:?}"),
+        }
+    }
+    let ok_of = |i: usize| batch[i].as_ref().unwrap();
+    // What each case is, so the comparison above covers it.
+    let paths = |i: usize| {
+        ok_of(i)
+            .files
+            .iter()
+            .map(|f| f.filename.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(paths(0), ["src/lib.ts"]);
+    assert_eq!(
+        ok_of(0).files[0].patch.as_deref(),
+        Some("@@ -1 +1 @@\n-export const a = 1;\n+export const a = 2;"),
+        "against the merge base, not main's tip"
+    );
+    assert!(
+        ok_of(1).files.iter().any(|f| f.status == "renamed"),
+        "{:?}",
+        ok_of(1).files
+    );
+    assert!(ok_of(1).files.iter().any(|f| f.status == "removed"));
+    assert!(
+        paths(2).contains(&"odd dir/\"q\" \u{e9}.txt".to_string()),
+        "{:?}",
+        paths(2)
+    );
+    assert!(ok_of(3).files.is_empty());
+    assert!(
+        ok_of(4)
+            .degraded
+            .contains(&"file_over_blob_limit: data/big.bin".to_string())
+    );
+    assert!(
+        ok_of(4)
+            .files
+            .iter()
+            .any(|f| f.filename == "src/lib.ts" && f.patch.is_some())
+    );
+    assert!(
+        ok_of(5)
+            .degraded
+            .iter()
+            .any(|n| n.starts_with("diff_capped: ")),
+        "{:?}",
+        ok_of(5).degraded
+    );
+    assert_eq!(paths(6).len(), 2, "{:?}", paths(6));
+    assert_eq!(paths(7), ["src/lib.ts"], "the head after the one naming it");
+    assert!(
+        ok_of(8).files.is_empty(),
+        "an ancestor of main changes nothing"
+    );
+    assert!(batch[9].is_err());
+    assert_eq!(paths(10), paths(0));
+    assert_eq!(
+        paths(11).len(),
+        1,
+        "one side of the criss-cross: {:?}",
+        paths(11)
+    );
 }

@@ -9,6 +9,7 @@
 //! stops when the data disk runs low; git runs with an environment cleared of the appliance's
 //! secrets, in its own process group, killed whole on a timeout.
 
+mod batch;
 pub mod stream;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,6 +34,27 @@ pub const BLOB_LIMIT_BYTES: u64 = 1 << 20;
 pub const FETCH_BATCH: usize = 256;
 /// How often free space is measured while a fetch runs.
 const DISK_POLL: Duration = Duration::from_millis(250);
+/// The tree-level listing of a diff (no blob is read); the two commits, or `--stdin`, follow.
+const RAW_ARGS: &[&str] = &[
+    "diff-tree",
+    "-r",
+    "-z",
+    "--raw",
+    "--no-renames",
+    "--no-abbrev",
+];
+/// The patches of a diff, as GitHub shows them (renames found, three lines of context); the two
+/// commits, or `--stdin`, follow. Plumbing, so no user setting changes the format.
+const PATCH_ARGS: &[&str] = &[
+    "diff-tree",
+    "-r",
+    "-p",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--find-renames",
+    "--unified=3",
+];
 /// Largest tree-level listing (`git diff --raw`) read for one head.
 const RAW_CAP: usize = 8 << 20;
 /// Files over the blob limit that one diff can leave out by name; beyond that the head is listed
@@ -477,7 +499,6 @@ impl Mirror {
         }
     }
 
-    /// Removes `refs/pull/N/head` of PRs not in `listed`.
     /// The commits among `shas` that the mirror of `owner/repo` does not have (all of them when
     /// there is no mirror yet).
     pub async fn missing(
@@ -486,7 +507,7 @@ impl Mirror {
         repo: &str,
         shas: &[&str],
     ) -> Result<Vec<String>, GitError> {
-        let Some(dir) = self.path(owner, repo).filter(|d| d.join("HEAD").exists()) else {
+        let Some(dir) = self.existing(owner, repo) else {
             return Ok(shas.iter().map(|s| s.to_string()).collect());
         };
         let wanted: Vec<&str> = shas.iter().copied().filter(|s| hex_sha(s)).collect();
@@ -527,7 +548,7 @@ impl Mirror {
             .filter(|(_, h)| missing.iter().any(|m| m == h))
             .map(|(n, _)| *n)
             .collect();
-        let keep = match self.path(owner, repo).filter(|d| d.join("HEAD").exists()) {
+        let keep = match self.existing(owner, repo) {
             Some(dir) => self.local_pull_numbers(&dir).await?,
             None => Vec::new(),
         };
@@ -559,6 +580,7 @@ impl Mirror {
             .collect())
     }
 
+    /// Removes `refs/pull/N/head` of PRs not in `listed`.
     async fn prune_pull_refs(&self, dir: &Path, listed: &BTreeSet<i64>) -> Result<usize, GitError> {
         let t = Duration::from_secs(120);
         let refs = self
@@ -598,6 +620,7 @@ impl Mirror {
     /// The files of a head's diff against its merge base with `base_branch`, in the shape of
     /// GitHub's `/pulls/{n}/files`. Files whose blobs are over the limit (or were filtered out of
     /// the fetch) are listed without a patch; the rest is diffed through the capped reader.
+    /// One head of [`Mirror::diffs`].
     pub async fn diff(
         &self,
         owner: &str,
@@ -605,46 +628,99 @@ impl Mirror {
         head_sha: &str,
         base_branch: &str,
     ) -> Result<MirrorDiff, GitError> {
-        let dir = self
-            .path(owner, repo)
-            .filter(|d| d.join("HEAD").exists())
-            .ok_or_else(|| GitError::MissingCommit(head_sha.to_string()))?;
-        if !hex_sha(head_sha) || !safe_ref(base_branch) {
-            return Err(GitError::MissingCommit(head_sha.to_string()));
-        }
-        let t = Duration::from_secs(60);
-        // A head the mirror lacks fails here too (one git process less per head than asking
-        // `cat-file -e` first): the caller reads the PR's files from the REST API instead.
-        let base_ref = format!("refs/heads/{base_branch}");
-        let base = self
-            .git(&dir, &["merge-base", &base_ref, head_sha], t, 1 << 10, None)
+        self.diffs(owner, repo, &[(head_sha, base_branch)])
             .await
-            .map_err(|_| GitError::MissingCommit(head_sha.to_string()))?;
-        let base = String::from_utf8_lossy(&base).trim().to_string();
+            .pop()
+            .unwrap_or_else(|| Err(GitError::MissingCommit(head_sha.to_string())))
+    }
 
-        // 1. What changed, from the trees alone (no blob is read).
-        let raw = self
+    /// The same as [`Mirror::diff`], every step its own git command: what a batch falls back to
+    /// for a head it cannot take, and the reference the batch is tested against.
+    pub async fn diff_alone(
+        &self,
+        owner: &str,
+        repo: &str,
+        head_sha: &str,
+        base_branch: &str,
+    ) -> Result<MirrorDiff, GitError> {
+        let dir = self
+            .existing(owner, repo)
+            .ok_or_else(|| GitError::MissingCommit(head_sha.to_string()))?;
+        let base = self.merge_base(&dir, head_sha, base_branch).await?;
+        self.diff_from_base(&dir, &base, head_sha).await
+    }
+
+    /// The bare repository of `owner/repo` if the mirror has it.
+    fn existing(&self, owner: &str, repo: &str) -> Option<PathBuf> {
+        self.path(owner, repo).filter(|d| d.join("HEAD").exists())
+    }
+
+    /// The merge base of a head with the tip of its base branch. A head the mirror lacks fails
+    /// here (no separate `cat-file -e`): the caller reads the PR's files from the REST API.
+    async fn merge_base(
+        &self,
+        dir: &Path,
+        head_sha: &str,
+        base_branch: &str,
+    ) -> Result<String, GitError> {
+        let missing = || GitError::MissingCommit(head_sha.to_string());
+        if !hex_sha(head_sha) || !safe_ref(base_branch) {
+            return Err(missing());
+        }
+        let base_ref = format!("refs/heads/{base_branch}");
+        let out = self
             .git(
-                &dir,
-                &[
-                    "diff",
-                    "--raw",
-                    "-z",
-                    "--no-renames",
-                    "--no-abbrev",
-                    &base,
-                    head_sha,
-                ],
-                t,
-                RAW_CAP,
+                dir,
+                &["merge-base", &base_ref, head_sha],
+                Duration::from_secs(60),
+                1 << 10,
                 None,
             )
+            .await
+            .map_err(|_| missing())?;
+        let base = String::from_utf8_lossy(&out).trim().to_string();
+        if hex_sha(&base) {
+            Ok(base)
+        } else {
+            Err(missing())
+        }
+    }
+
+    /// A head's files against `base` (its merge base), one git command per step.
+    async fn diff_from_base(
+        &self,
+        dir: &Path,
+        base: &str,
+        head_sha: &str,
+    ) -> Result<MirrorDiff, GitError> {
+        // 1. What changed, from the trees alone (no blob is read).
+        let mut args = RAW_ARGS.to_vec();
+        args.extend([base, head_sha]);
+        let raw = self
+            .git(dir, &args, Duration::from_secs(60), RAW_CAP, None)
             .await?;
         let entries = parse_raw(&raw);
         // 2. Which blobs are over the limit or absent (filtered out of the fetch).
-        let large = self.large_paths(&dir, &entries).await?;
+        let sizes = self
+            .blob_sizes(dir, entries.iter().flat_map(RawEntry::oids).collect())
+            .await?;
+        let large = sizes.large_paths(&entries);
+        self.patch_alone(dir, base, head_sha, &entries, &large)
+            .await
+    }
+
+    /// The patches of a head whose listing is known, leaving out the files in `large`, which
+    /// are listed without a patch.
+    async fn patch_alone(
+        &self,
+        dir: &Path,
+        base: &str,
+        head_sha: &str,
+        entries: &[RawEntry],
+        large: &BTreeSet<String>,
+    ) -> Result<MirrorDiff, GitError> {
         let mut degraded = Vec::new();
-        let mut large_entries: Vec<FileEntry> = entries
+        let large_entries: Vec<FileEntry> = entries
             .iter()
             .filter(|e| large.contains(e.path.as_str()))
             .map(RawEntry::without_patch)
@@ -670,49 +746,18 @@ impl Mirror {
             .iter()
             .map(|f| format!(":(exclude,literal){}", f.filename))
             .collect();
-        let mut args = vec![
-            "diff",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--find-renames",
-            "--unified=3",
-            &base,
-            head_sha,
-        ];
+        let mut args = PATCH_ARGS.to_vec();
+        args.extend([base, head_sha]);
         if !excludes.is_empty() {
             args.push("--");
             args.extend(excludes.iter().map(String::as_str));
         }
         let mut parser = DiffStream::new(MAX_DIFF_BYTES);
-        self.run(
-            &dir,
-            &args,
-            Duration::from_secs(120),
-            None,
-            None,
-            &mut |b| parser.push(b),
-        )
+        self.run(dir, &args, Duration::from_secs(120), None, None, &mut |b| {
+            parser.push(b)
+        })
         .await?;
-        let parsed = parser.finish();
-        if parsed.capped {
-            degraded.push(format!(
-                "diff_capped: git diff output over {} MiB; the first {} files kept",
-                MAX_DIFF_BYTES >> 20,
-                parsed.files.len()
-            ));
-        }
-        let mut files = parsed.files;
-        // The blob id of each file after the change, as GitHub lists it (`sha`).
-        let blobs: BTreeMap<&str, &str> = entries
-            .iter()
-            .map(|e| (e.path.as_str(), e.new.as_str()))
-            .collect();
-        for f in &mut files {
-            f.sha = blobs.get(f.filename.as_str()).and_then(|o| blob_id(o));
-        }
-        files.append(&mut large_entries);
-        Ok(MirrorDiff { files, degraded })
+        Ok(assemble(entries, parser.finish(), large_entries, degraded))
     }
 
     /// The text of `path` at the tip of `branch` in the mirror, at most `cap` bytes (None: no
@@ -725,7 +770,7 @@ impl Mirror {
         path: &str,
         cap: usize,
     ) -> Option<String> {
-        let dir = self.path(owner, repo).filter(|d| d.join("HEAD").exists())?;
+        let dir = self.existing(owner, repo)?;
         if !safe_ref(branch) || path.starts_with('-') || path.contains("..") {
             return None;
         }
@@ -743,58 +788,94 @@ impl Mirror {
         Some(String::from_utf8_lossy(&out).into_owned())
     }
 
-    /// Paths among `entries` whose old or new blob is over the limit or not in the mirror.
-    async fn large_paths<'e>(
-        &self,
-        dir: &Path,
-        entries: &'e [RawEntry],
-    ) -> Result<BTreeSet<&'e str>, GitError> {
-        let mut oids: Vec<&str> = entries
-            .iter()
-            .flat_map(|e| [e.old.as_str(), e.new.as_str()])
-            .filter(|o| o.bytes().any(|b| b != b'0'))
-            .collect();
+    /// The sizes of blobs `oids` (all-zero ids skipped): which are over the limit, and which the
+    /// mirror has at all. One `cat-file` for any number of blobs.
+    async fn blob_sizes(&self, dir: &Path, mut oids: Vec<&str>) -> Result<BlobSizes, GitError> {
+        oids.retain(|o| o.bytes().any(|b| b != b'0'));
         oids.sort_unstable();
         oids.dedup();
+        let mut sizes = BlobSizes::default();
         if oids.is_empty() {
-            return Ok(BTreeSet::new());
+            return Ok(sizes);
         }
         let input: String = oids.iter().map(|o| format!("{o}\n")).collect();
+        // Every answer is one short line per blob asked.
+        let limit = oids.len() * 160 + 4096;
         let out = self
             .git(
                 dir,
                 &["cat-file", "--batch-check=%(objectname) %(objectsize)"],
                 Duration::from_secs(60),
-                RAW_CAP,
+                limit,
                 Some(input.into_bytes()),
             )
             .await?;
-        let mut big: BTreeSet<String> = BTreeSet::new();
-        let mut answered: BTreeSet<String> = BTreeSet::new();
         for line in String::from_utf8_lossy(&out).lines() {
             let mut parts = line.split_whitespace();
             let (Some(oid), Some(what)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            answered.insert(oid.to_string());
+            sizes.answered.insert(oid.to_string());
             let over = what
                 .parse::<u64>()
                 .map(|size| size > BLOB_LIMIT_BYTES)
                 .unwrap_or(true);
             if over {
-                big.insert(oid.to_string());
+                sizes.big.insert(oid.to_string());
             }
         }
-        Ok(entries
+        Ok(sizes)
+    }
+}
+
+/// What `cat-file --batch-check` said about the blobs of some listings.
+#[derive(Debug, Default)]
+struct BlobSizes {
+    /// Blobs over the limit (or whose size could not be read).
+    big: BTreeSet<String>,
+    /// Blobs the mirror has (a blob filtered out of the fetch is "missing").
+    answered: BTreeSet<String>,
+}
+
+impl BlobSizes {
+    /// Paths among `entries` whose old or new blob is over the limit or not in the mirror.
+    fn large_paths(&self, entries: &[RawEntry]) -> BTreeSet<String> {
+        entries
             .iter()
             .filter(|e| {
-                [&e.old, &e.new].iter().any(|o| {
-                    o.bytes().any(|b| b != b'0') && (big.contains(*o) || !answered.contains(*o))
-                })
+                e.oids()
+                    .any(|o| self.big.contains(o) || !self.answered.contains(o))
             })
-            .map(|e| e.path.as_str())
-            .collect())
+            .map(|e| e.path.clone())
+            .collect()
     }
+}
+
+/// A head's files: the patches git printed, each with the blob id of the file after the change
+/// (as GitHub lists it, `sha`), then the files listed without a patch.
+fn assemble(
+    entries: &[RawEntry],
+    parsed: ParsedDiff,
+    mut large_entries: Vec<FileEntry>,
+    mut degraded: Vec<String>,
+) -> MirrorDiff {
+    if parsed.capped {
+        degraded.push(format!(
+            "diff_capped: git diff output over {} MiB; the first {} files kept",
+            MAX_DIFF_BYTES >> 20,
+            parsed.files.len()
+        ));
+    }
+    let mut files = parsed.files;
+    let blobs: BTreeMap<&str, &str> = entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.new.as_str()))
+        .collect();
+    for f in &mut files {
+        f.sha = blobs.get(f.filename.as_str()).and_then(|o| blob_id(o));
+    }
+    files.append(&mut large_entries);
+    MirrorDiff { files, degraded }
 }
 
 /// Removes what a stopped fetch leaves: temporary packs and quarantine folders.
@@ -831,6 +912,13 @@ pub struct RawEntry {
 }
 
 impl RawEntry {
+    /// Its blob ids, without the all-zero id of an added or removed side.
+    fn oids(&self) -> impl Iterator<Item = &str> {
+        [self.old.as_str(), self.new.as_str()]
+            .into_iter()
+            .filter(|o| o.bytes().any(|b| b != b'0'))
+    }
+
     /// The file as GitHub lists one whose patch it omits: its path and status only.
     pub fn without_patch(&self) -> FileEntry {
         FileEntry {

@@ -112,14 +112,9 @@ impl DiffStream {
         if let Some(rest) = line.strip_prefix("diff --git ") {
             self.close_file();
             // `a/x b/x`; the real names come from the ---/+++ or rename lines when they differ.
-            let rest = rest.trim_end();
-            let b_path = rest
-                .rsplit_once(" b/")
-                .map(|(_, b)| b.to_string())
-                .unwrap_or_else(|| rest.to_string());
             self.cur = Some(Current {
                 entry: FileEntry {
-                    filename: unquote(&b_path),
+                    filename: b_side(rest.trim_end()),
                     status: "modified".into(),
                     additions: 0,
                     deletions: 0,
@@ -167,7 +162,10 @@ impl DiffStream {
         } else if let Some(p) = line.strip_prefix("+++ ") {
             let p = p.trim_end();
             if p != "/dev/null" {
-                f.filename = unquote(p.strip_prefix("b/").unwrap_or(p));
+                let p = unquote(p);
+                f.filename = p
+                    .strip_prefix("b/")
+                    .map_or_else(|| p.clone(), str::to_string);
             }
         }
     }
@@ -179,6 +177,21 @@ pub fn parse_git_diff(text: &str) -> Vec<FileEntry> {
     let mut s = DiffStream::new(usize::MAX);
     s.push(text.as_bytes());
     s.finish().files
+}
+
+/// The path after the change in a `diff --git a/x b/x` line, whose names git quotes (both, with
+/// their `a/` and `b/` inside the quotes) when they hold unusual characters.
+fn b_side(rest: &str) -> String {
+    if rest.ends_with('"')
+        && let Some(i) = rest.rfind(" \"b/")
+    {
+        let b = unquote(&rest[i + 1..]);
+        return b
+            .strip_prefix("b/")
+            .map_or_else(|| b.clone(), str::to_string);
+    }
+    rest.rsplit_once(" b/")
+        .map_or_else(|| unquote(rest), |(_, b)| unquote(b))
 }
 
 /// Unquotes a path as git prints it (`"a\tb"` style quoting for unusual names).
@@ -242,6 +255,19 @@ mod tests {
         assert!(files[2].patch.is_none());
         assert_eq!(files[3].status, "removed");
         assert_eq!(files[3].deletions, 1);
+    }
+
+    #[test]
+    fn quoted_names_lose_their_side_prefix_too() {
+        let text = "diff --git \"a/odd dir/\\\"q\\\" \\303\\251.txt\" \"b/odd dir/\\\"q\\\" \\303\\251.txt\"\nnew file mode 100644\nindex 0..1\n--- /dev/null\n+++ \"b/odd dir/\\\"q\\\" \\303\\251.txt\"\n@@ -0,0 +1 @@\n+x\ndiff --git \"a/t\\tab.bin\" \"b/t\\tab.bin\"\nnew file mode 100644\nBinary files /dev/null and \"b/t\\tab.bin\" differ\n";
+        let files = parse_git_diff(text);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].filename, "odd dir/\"q\" \u{e9}.txt");
+        assert_eq!(files[0].patch.as_deref(), Some("@@ -0,0 +1 @@\n+x"));
+        assert_eq!(
+            files[1].filename, "t\tab.bin",
+            "named by the diff --git line alone"
+        );
     }
 
     #[test]

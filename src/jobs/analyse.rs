@@ -410,24 +410,14 @@ struct Analysed {
 /// A head's files, where they came from, and what the mirror left out.
 type Diff = (Vec<crate::github::FileEntry>, &'static str, Vec<String>);
 
-/// Reads one head's diff: from the mirror when it has the head, else from the REST files
-/// endpoint. `Ok(None)` when the PR is gone from GitHub.
-async fn fetch_diff(
+/// Reads one head's files from the REST files endpoint. `Ok(None)` when the PR is gone from
+/// GitHub.
+async fn rest_diff(
     state: &AppState,
     repo: &RepoRef,
     number: i64,
-    head_sha: &str,
-    base_ref: &str,
     stats: &CallStats,
 ) -> Result<Option<Diff>, GithubError> {
-    if let Some(m) = &state.mirror {
-        match m.diff(&repo.owner, &repo.repo, head_sha, base_ref).await {
-            Ok(d) => return Ok(Some((d.files, "mirror", d.degraded))),
-            Err(e) => {
-                tracing::debug!(number, error = %e, "mirror diff unavailable; using REST")
-            }
-        }
-    }
     match state
         .github
         .list_files(&repo.owner, &repo.repo, number, stats)
@@ -530,18 +520,43 @@ pub async fn analyse_heads(
         clock.lap("mirror");
     }
 
-    // 2. Diffs, a few at a time.
-    let stats = CallStats::bounded(MAX_RATE_LIMIT_WAIT);
-    let fetched: Vec<_> = futures::stream::iter(work.into_iter().map(|(number, head_sha, pr)| {
-        let stats = &stats;
-        async move {
-            let r = fetch_diff(state, repo, number, &head_sha, &pr.base_ref, stats).await;
-            (number, head_sha, pr, r)
+    // 2. Diffs: the mirror's for the whole batch at once (a few git commands for all heads),
+    // then the REST files endpoint for the heads it lacks, a few at a time.
+    let mut mirrored: Vec<Option<Diff>> = work.iter().map(|_| None).collect();
+    if let Some(m) = &state.mirror {
+        let heads: Vec<(&str, &str)> = work
+            .iter()
+            .map(|(_, h, pr)| (h.as_str(), pr.base_ref.as_str()))
+            .collect();
+        let diffs = m.diffs(&repo.owner, &repo.repo, &heads).await;
+        for ((slot, d), (number, _, _)) in mirrored.iter_mut().zip(diffs).zip(&work) {
+            match d {
+                Ok(d) => *slot = Some((d.files, "mirror", d.degraded)),
+                Err(e) => {
+                    tracing::debug!(number, error = %e, "mirror diff unavailable; using REST")
+                }
+            }
         }
-    }))
-    .buffered(FETCH_CONCURRENCY)
-    .collect()
-    .await;
+    }
+    let stats = CallStats::bounded(MAX_RATE_LIMIT_WAIT);
+    let reads: Vec<_> = work
+        .into_iter()
+        .zip(mirrored)
+        .map(|((number, head_sha, pr), mirrored)| {
+            let stats = &stats;
+            async move {
+                let r = match mirrored {
+                    Some(d) => Ok(Some(d)),
+                    None => rest_diff(state, repo, number, stats).await,
+                };
+                (number, head_sha, pr, r)
+            }
+        })
+        .collect();
+    let fetched: Vec<_> = futures::stream::iter(reads)
+        .buffered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
     let mut inputs = Vec::new();
     for (number, head_sha, pr, r) in fetched {
         match r {
