@@ -493,3 +493,32 @@ async fn every_response_carries_the_security_headers() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_appliances_connections_run_without_jit_and_keep_the_urls_options() {
+    let svc = Services::new().await;
+    // Options given in the URL are kept beside `jit=off`.
+    let sep = if svc.database_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!(
+        "{}{sep}options=-c%20statement_timeout%3D12345",
+        svc.database_url
+    );
+    for (url, timeout) in [(svc.database_url.clone(), None), (url, Some("12345ms"))] {
+        let pool = clawtriage::store::connect(&url, 1).unwrap();
+        let c = pool.get().await.unwrap();
+        let jit: String = c.query_one("SHOW jit", &[]).await.unwrap().get(0);
+        assert_eq!(jit, "off", "{url}");
+        if let Some(t) = timeout {
+            let got: String = c
+                .query_one("SHOW statement_timeout", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(got, t);
+        }
+    }
+}

@@ -109,6 +109,14 @@ pub fn connect(database_url: &str, max_size: usize) -> Result<Pool, String> {
     let mut pg = pg;
     pg.connect_timeout(Duration::from_secs(5));
     pg.application_name("clawtriage");
+    // No JIT: the appliance's statements are short, and a JIT-compiled one pays tens of
+    // milliseconds to compile and maps LLVM (~25 MB per backend) for nothing. Appended to
+    // whatever `options` the URL gives.
+    let options = match pg.get_options() {
+        Some(o) if !o.trim().is_empty() => format!("{o} -c jit=off"),
+        _ => "-c jit=off".to_string(),
+    };
+    pg.options(&options);
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Verified,
     };
