@@ -541,6 +541,7 @@ impl<'h> Sections<'h> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const A: &str = "1111111111111111111111111111111111111111";
     const B: &str = "2222222222222222222222222222222222222222";
@@ -626,6 +627,49 @@ mod tests {
         // Out of step: C's header where B's is due.
         let raw = format!("{A}\0{C}\0");
         assert_eq!(raw_sections(raw.as_bytes(), &pairs).len(), 0);
+    }
+
+    /// Output made of the heads' header lines in order, patch-like lines and arbitrary bytes.
+    fn output() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(format!("{A}\n").into_bytes()),
+            Just(format!("{B}\n").into_bytes()),
+            Just(format!("{C}\n").into_bytes()),
+            Just(patch("x", "1").into_bytes()),
+            Just(patch(C, C).into_bytes()),
+            proptest::collection::vec(any::<u8>(), 0..90),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// However git's output is shaped and chunked, the splitter never panics, gives the same
+        /// heads, never more than asked, and keeps each within its cap.
+        #[test]
+        fn splitting_is_independent_of_chunking_and_bounded(
+            out in output(),
+            step in 1usize..80,
+            cap in 1usize..400,
+            complete in any::<bool>(),
+        ) {
+            let run = |size: usize| {
+                let mut s = Sections::new(vec![A, B, C], cap);
+                for chunk in out.chunks(size) {
+                    if !s.push(chunk) {
+                        break;
+                    }
+                }
+                let (done, capped) = s.finish(complete);
+                prop_assert!(done.len() <= 3);
+                prop_assert!(done.iter().all(|d| d.bytes <= cap));
+                Ok((format!("{done:?}"), capped))
+            };
+            prop_assert_eq!(run(out.len().max(1))?, run(step)?);
+            let pairs = [(A, A), (B, B), (C, C)];
+            let sections = raw_sections(&out, &pairs);
+            prop_assert!(sections.len() <= 3);
+        }
     }
 
     #[test]
