@@ -100,7 +100,6 @@ async fn one_scan_per_period_however_many_appliances_and_triggers_fire() {
     let a = App::start(s.clone()).await;
     let b = App::start(s).await;
     tokio::time::sleep(Duration::from_millis(6500)).await;
-    let end = chrono::Utc::now();
     // What a Fly scheduled Machine sends for each period that ran: the same scans.
     let pushed = scan_jobs_in_redis(&svc).await;
     for id in &pushed {
@@ -112,6 +111,8 @@ async fn one_scan_per_period_however_many_appliances_and_triggers_fire() {
     }
     a.stop().await;
     b.stop().await;
+    // The window ends when both have stopped: a tick may fire while the triggers above run.
+    let end = chrono::Utc::now();
 
     // Ticks of the schedule in the window, plus the start-up catch-up of the tick before it.
     let schedule = <cron::Schedule as std::str::FromStr>::from_str(expr).unwrap();
