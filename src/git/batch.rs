@@ -1,6 +1,6 @@
 //! The diffs of many heads at once. A git process costs more than the diff it computes (~2 ms to
 //! start, against well under a millisecond for a PR's merge base or listing), so a batch of heads
-//! runs five commands for all of them: a `cat-file --batch-check` for which heads the mirror has,
+//! runs five commands for all of them: a `rev-list --no-walk` for which heads the mirror has,
 //! one `rev-parse <base>...<head>…` for their merge bases, one `diff-tree --stdin` for the
 //! tree-level listings, one `cat-file --batch-check` for the sizes of every blob they name, and
 //! one `diff-tree --stdin` for the patches, whose output is cut at each head's header line and
@@ -64,8 +64,8 @@ enum Step {
 
 impl Mirror {
     /// The diffs of `heads` (`(head_sha, base_branch)`) of `owner/repo`, in order, each exactly
-    /// what [`Mirror::diff_alone`] gives for it, with three git commands for the whole batch
-    /// besides one merge base per head (see the module documentation).
+    /// what [`Mirror::diff_alone`] gives for it, with five git commands for the whole batch (see
+    /// the module documentation).
     pub async fn diffs(
         &self,
         owner: &str,
@@ -89,27 +89,26 @@ impl Mirror {
             .iter()
             .map(|&i| (heads[i].0, bases[i].as_deref().unwrap_or_default()))
             .collect();
-        let mut listings = self.raw_listings(dir, &pairs).await;
-        // 3. The sizes of all their blobs, in one command.
+        let listings = self.raw_listings(dir, &pairs).await;
+        // 3. The sizes of all their blobs, in one command (without them, every head goes alone).
         let oids: Vec<&str> = listings
             .iter()
             .flatten()
             .flat_map(|entries| entries.iter().flat_map(RawEntry::oids))
             .collect();
-        let sizes = self.blob_sizes(dir, oids).await;
-        let Ok(sizes) = sizes else {
-            tracing::debug!("blob sizes of a batch unavailable; its heads are diffed alone");
-            listings.iter_mut().for_each(|l| *l = None);
-            return self
-                .finish(dir, heads, bases, &listed, listings, None)
-                .await;
+        let sizes = match self.blob_sizes(dir, oids).await {
+            Ok(sizes) => Some(sizes),
+            Err(e) => {
+                tracing::debug!(error = %e, "blob sizes of a batch unavailable; its heads are diffed alone");
+                None
+            }
         };
-        self.finish(dir, heads, bases, &listed, listings, Some(&sizes))
+        self.finish(dir, heads, bases, &listed, listings, sizes.as_ref())
             .await
     }
 
     /// The merge base of each head with the tip of its base branch, as `git merge-base` gives
-    /// it. Which heads are commits of the mirror is asked in one `cat-file --batch-check`; then
+    /// it. Which heads the mirror has is asked in one `rev-list` ([`Mirror::missing`]'s); then
     /// `git rev-parse <base>...<head>` for up to [`REV_PARSE_PAIRS`] heads at once prints, for each,
     /// the head, the base tip and `^` before each merge base (git's own merge-base computation,
     /// the first one being the one `git merge-base` prints). A head whose answer is not in that
@@ -124,15 +123,14 @@ impl Mirror {
         let asked: Vec<usize> = (0..heads.len())
             .filter(|&i| full_oid(heads[i].0) && super::safe_ref(heads[i].1))
             .collect();
-        let commits = self
-            .commits(dir, asked.iter().map(|&i| heads[i].0).collect())
-            .await;
+        let shas: Vec<&str> = asked.iter().map(|&i| heads[i].0).collect();
+        let lacking = self.missing_in(dir, &shas).await;
         let mut together = Vec::new();
         for &i in &asked {
-            match &commits {
-                Some(c) if !c.contains(heads[i].0) => out[i] = Some(missing(heads[i].0)),
-                Some(_) => together.push(i),
-                None => {}
+            match &lacking {
+                Ok(l) if l.iter().any(|m| m == heads[i].0) => out[i] = Some(missing(heads[i].0)),
+                Ok(_) => together.push(i),
+                Err(_) => {}
             }
         }
         for chunk in together.chunks(REV_PARSE_PAIRS) {
@@ -191,31 +189,6 @@ impl Mirror {
             .zip(heads)
             .map(|(r, (h, _))| r.unwrap_or_else(|| missing(h)))
             .collect()
-    }
-
-    /// Which of `shas` are commits of the mirror (None: git could not say).
-    async fn commits(&self, dir: &Path, shas: Vec<&str>) -> Option<BTreeSet<String>> {
-        if shas.is_empty() {
-            return Some(BTreeSet::new());
-        }
-        let input: String = shas.iter().map(|s| format!("{s}\n")).collect();
-        let out = self
-            .git(
-                dir,
-                &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
-                Duration::from_secs(60),
-                shas.len() * 160 + 4096,
-                Some(input.into_bytes()),
-            )
-            .await
-            .ok()?;
-        Some(
-            String::from_utf8_lossy(&out)
-                .lines()
-                .filter_map(|l| l.strip_suffix(" commit"))
-                .map(str::to_string)
-                .collect(),
-        )
     }
 
     /// Steps 4 and 5 of [`Mirror::diffs`]: the patches of the heads without large files in one

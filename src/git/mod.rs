@@ -507,17 +507,25 @@ impl Mirror {
         repo: &str,
         shas: &[&str],
     ) -> Result<Vec<String>, GitError> {
-        let Some(dir) = self.existing(owner, repo) else {
-            return Ok(shas.iter().map(|s| s.to_string()).collect());
-        };
+        match self.existing(owner, repo) {
+            Some(dir) => self.missing_in(&dir, shas).await,
+            None => Ok(shas.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    /// The commits among `shas` (hex ids; others are skipped) that the bare repository `dir`
+    /// lacks, asked in one `git rev-list`.
+    async fn missing_in(&self, dir: &Path, shas: &[&str]) -> Result<Vec<String>, GitError> {
         let wanted: Vec<&str> = shas.iter().copied().filter(|s| hex_sha(s)).collect();
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
         let mut args = vec!["rev-list", "--no-walk", "--ignore-missing"];
         args.extend(&wanted);
+        // One id per line for each commit found.
+        let limit = wanted.len() * 80 + 4096;
         let out = self
-            .git(&dir, &args, Duration::from_secs(60), 1 << 20, None)
+            .git(dir, &args, Duration::from_secs(60), limit, None)
             .await?;
         let have = String::from_utf8_lossy(&out);
         let have: Vec<&str> = have.lines().map(str::trim).collect();

@@ -162,10 +162,7 @@ impl DiffStream {
         } else if let Some(p) = line.strip_prefix("+++ ") {
             let p = p.trim_end();
             if p != "/dev/null" {
-                let p = unquote(p);
-                f.filename = p
-                    .strip_prefix("b/")
-                    .map_or_else(|| p.clone(), str::to_string);
+                f.filename = after_side(unquote(p));
             }
         }
     }
@@ -185,13 +182,18 @@ fn b_side(rest: &str) -> String {
     if rest.ends_with('"')
         && let Some(i) = rest.rfind(" \"b/")
     {
-        let b = unquote(&rest[i + 1..]);
-        return b
-            .strip_prefix("b/")
-            .map_or_else(|| b.clone(), str::to_string);
+        return after_side(unquote(&rest[i + 1..]));
     }
     rest.rsplit_once(" b/")
         .map_or_else(|| unquote(rest), |(_, b)| unquote(b))
+}
+
+/// An unquoted name without its `b/` side prefix.
+fn after_side(name: String) -> String {
+    match name.strip_prefix("b/") {
+        Some(p) => p.to_string(),
+        None => name,
+    }
 }
 
 /// Unquotes a path as git prints it (`"a\tb"` style quoting for unusual names).
