@@ -142,7 +142,10 @@ pub async fn handle(
             let mine = claimed
                 .iter()
                 .any(|(n, h)| *n == job.number && *h == job.head_sha);
-            run_job(&state, &repo, &claimed, true, "webhook", &job_id, &attempt).await?;
+            run_job(
+                &state, &repo, &claimed, &cfg, true, "webhook", &job_id, &attempt,
+            )
+            .await?;
             if mine {
                 return Ok(());
             }
@@ -183,10 +186,14 @@ pub async fn handle_batch(
         .map(|h| (h.number, h.head_sha.clone()))
         .collect();
     let job_id = job.job_id();
+    let cfg = super::triage_config(&state, job.repo_id)
+        .await
+        .map_err(|e| into_apalis_error(e.into(), &attempt, false))?;
     run_job(
         &state,
         &repo,
         &heads,
+        &cfg,
         false,
         &job.snapshot,
         &job_id,
@@ -198,20 +205,21 @@ pub async fn handle_batch(
 /// Runs the heads of one job and turns the result into what apalis should do: done, retry (the
 /// next attempt skips heads that finished), or give up after [`super::MAX_ATTEMPTS`], recording
 /// every head still unfinished as failed so that no scan waits for it forever. An attempt beyond
-/// the cap (the previous one was cut off, e.g. by the job timeout) only records.
+/// the cap (the previous one was cut off, e.g. by the job timeout) only records. `cfg`: the
+/// repository's engine settings, read once by the job (the versions its heads were claimed
+/// under).
+#[allow(clippy::too_many_arguments)]
 async fn run_job(
     state: &AppState,
     repo: &RepoRef,
     heads: &[(i64, String)],
+    cfg: &Arc<TriageConfig>,
     claimed: bool,
     snapshot: &str,
     job_id: &str,
     attempt: &Attempt,
 ) -> Result<(), BoxDynError> {
-    let cfg = super::triage_config(state, repo.repo_id)
-        .await
-        .map_err(|e| into_apalis_error(e.into(), attempt, false))?;
-    let v = Versions::current(&cfg);
+    let v = Versions::current(cfg);
     let refs: Vec<(i64, &str)> = heads.iter().map(|(n, h)| (*n, h.as_str())).collect();
     if attempt.current() > super::MAX_ATTEMPTS {
         let msg = format!("gave up after {} attempts", super::MAX_ATTEMPTS);
@@ -220,7 +228,7 @@ async fn run_job(
         return Err(into_apalis_error(anyhow::anyhow!(msg), attempt, true));
     }
     let started = std::time::Instant::now();
-    let result = analyse_heads(state, repo, &refs, &cfg, job_id, claimed).await;
+    let result = analyse_heads(state, repo, &refs, cfg, job_id, claimed).await;
     crate::metrics::analysis_job_finished(
         snapshot == "webhook",
         started,
@@ -235,7 +243,8 @@ async fn run_job(
                     .map_err(|e| into_apalis_error(e.into(), attempt, false))?;
             }
             if !report.done.is_empty()
-                && let Err(e) = super::check_run::after_analysis(state, repo, &report.done).await
+                && let Err(e) =
+                    super::check_run::after_analysis(state, repo, &report.done, cfg).await
             {
                 return Err(into_apalis_error(e, attempt, false));
             }

@@ -75,6 +75,7 @@ pub async fn after_analysis(
     state: &AppState,
     repo: &super::analyse::RepoRef,
     heads: &[(i64, String)],
+    cfg: &TriageConfig,
 ) -> anyhow::Result<()> {
     if !state.config.github_mode.uses_app() {
         return Ok(());
@@ -85,8 +86,7 @@ pub async fn after_analysis(
     {
         return Ok(());
     }
-    let cfg = super::triage_config(state, repo.repo_id).await?;
-    let v = Versions::current(&cfg);
+    let v = Versions::current(cfg);
     let mut targets: Vec<(i64, String)> = Vec::new();
     for (number, head_sha) in heads {
         targets.push((*number, head_sha.clone()));
@@ -97,7 +97,7 @@ pub async fn after_analysis(
                 *number,
                 head_sha,
                 &["SAME_CHANGE", "SAME_FEATURE", "COMPETING_IMPLEMENTATION"],
-                review_threshold(state, &cfg),
+                review_threshold(state, cfg),
                 v,
             )
             .await?,
