@@ -220,18 +220,7 @@ pub async fn handle(
 /// Queues a refresh of every repository whose watermark moved since its last refresh.
 pub async fn queue_refreshes(state: &AppState) -> Result<usize, WorkflowError> {
     let mut queued = 0;
-    for repo in registry::active_repos(&state.pool).await? {
-        if registry::scan_in_progress(&state.pool, repo.repo_id).await? {
-            continue;
-        }
-        let wm = registry::watermark(&state.pool, repo.repo_id).await?;
-        if registry::last_watermark(&state.pool, repo.repo_id)
-            .await?
-            .as_deref()
-            == Some(wm.as_str())
-        {
-            continue;
-        }
+    for (repo, wm) in registry::refresh_due(&state.pool).await? {
         let job = WorkflowJob::RefreshSets {
             repo_id: repo.repo_id,
             owner: repo.owner.clone(),

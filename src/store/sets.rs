@@ -66,35 +66,62 @@ pub async fn watermark(pool: &Pool, repo_id: i64) -> StoreResult<String> {
     let c = pool.get().await?;
     let r = c
         .query_one(
-            "SELECT (SELECT max(finished_at) FROM analysis_runs WHERE repo_id = $1)::text,
-                    (SELECT max(feedback_id) FROM feedback WHERE repo_id = $1),
-                    (SELECT count(*) FROM pull_requests WHERE repo_id = $1 AND state = 'open'),
-                    (SELECT max(closed_at) FROM pull_requests WHERE repo_id = $1)::text",
+            &format!("SELECT {WATERMARK_PARTS} FROM (SELECT $1::int8 AS repo_id) r"),
             &[&repo_id],
         )
         .await?;
-    let parts = format!(
-        "{}|{}|{}|{}",
-        r.get::<_, Option<String>>(0).unwrap_or_default(),
-        r.get::<_, Option<i64>>(1).unwrap_or_default(),
-        r.get::<_, i64>(2),
-        r.get::<_, Option<String>>(3).unwrap_or_default()
-    );
-    Ok(hex::encode(&Sha256::digest(parts.as_bytes())[..8]))
+    Ok(watermark_of(&r, 0))
 }
 
-/// True while a scan of the repository is queued or running (started within the last 6 hours,
-/// the scan job's own time bound): its sets are recorded once it is over, so that one scan
-/// makes one announcement.
-pub async fn scan_in_progress(pool: &Pool, repo_id: i64) -> StoreResult<bool> {
+/// The four columns of a watermark, for a query over `repositories r`.
+const WATERMARK_PARTS: &str =
+    "(SELECT max(finished_at) FROM analysis_runs a WHERE a.repo_id = r.repo_id)::text,
+     (SELECT max(feedback_id) FROM feedback f WHERE f.repo_id = r.repo_id),
+     (SELECT count(*) FROM pull_requests p WHERE p.repo_id = r.repo_id AND p.state = 'open'),
+     (SELECT max(closed_at) FROM pull_requests p WHERE p.repo_id = r.repo_id)::text";
+
+/// The watermark of the [`WATERMARK_PARTS`] columns starting at `at`.
+fn watermark_of(r: &tokio_postgres::Row, at: usize) -> String {
+    let parts = format!(
+        "{}|{}|{}|{}",
+        r.get::<_, Option<String>>(at).unwrap_or_default(),
+        r.get::<_, Option<i64>>(at + 1).unwrap_or_default(),
+        r.get::<_, i64>(at + 2),
+        r.get::<_, Option<String>>(at + 3).unwrap_or_default()
+    );
+    hex::encode(&Sha256::digest(parts.as_bytes())[..8])
+}
+
+/// The active repositories whose sets need a refresh, with their watermark: the watermark moved
+/// since their last refresh, and no scan of theirs is queued or running (started within the
+/// last 6 hours, the scan job's own time bound: its sets are recorded once it is over, so that
+/// one scan makes one announcement). One query for all repositories.
+pub async fn refresh_due(pool: &Pool) -> StoreResult<Vec<(ActiveRepo, String)>> {
     let c = pool.get().await?;
-    Ok(c.query_one(
-        "SELECT EXISTS (SELECT 1 FROM scan_jobs WHERE repo_id = $1 AND state IN ('queued', 'running')
-                          AND created_at > now() - interval '6 hours')",
-        &[&repo_id],
-    )
-    .await?
-    .get(0))
+    let rows = c
+        .query(
+            &format!(
+                "SELECT r.repo_id, r.owner, r.name, r.default_branch, r.installation_id,
+                        {WATERMARK_PARTS},
+                        (SELECT watermark FROM set_refreshes s WHERE s.repo_id = r.repo_id)
+                 FROM repositories r
+                 WHERE r.active
+                   AND NOT EXISTS (SELECT 1 FROM scan_jobs j WHERE j.repo_id = r.repo_id
+                                     AND j.state IN ('queued', 'running')
+                                     AND j.created_at > now() - interval '6 hours')
+                 ORDER BY r.repo_id LIMIT 10000"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let wm = watermark_of(r, 5);
+            let last: Option<String> = r.get(9);
+            (last.as_deref() != Some(wm.as_str())).then(|| (active_repo(r), wm))
+        })
+        .collect())
 }
 
 /// Runs `f` while holding a lock named `name` for the repository (one digest, one refresh of a
@@ -117,17 +144,6 @@ pub async fn with_repo_lock<T, E: From<super::StoreError>>(
     // Commit or roll back, the lock goes with the transaction.
     let _ = tx.commit().await;
     out
-}
-
-/// The watermark of the last refresh, if any.
-pub async fn last_watermark(pool: &Pool, repo_id: i64) -> StoreResult<Option<String>> {
-    let c = pool.get().await?;
-    Ok(c.query_opt(
-        "SELECT watermark FROM set_refreshes WHERE repo_id = $1",
-        &[&repo_id],
-    )
-    .await?
-    .map(|r| r.get(0)))
 }
 
 /// Sets the registry knows: the active ones and those gone within the last 90 days (at most
