@@ -114,32 +114,6 @@ impl GithubClient {
         Self::decode(&page)
     }
 
-    /// Every item of a listing, following `Link` pages, at most `max`.
-    async fn get_all<T: serde::de::DeserializeOwned>(
-        &self,
-        first: String,
-        max: usize,
-        token: Option<&SecretString>,
-        stats: &CallStats,
-    ) -> Result<Vec<T>, GithubError> {
-        let mut url = Some(first);
-        let mut out = Vec::new();
-        while let Some(u) = url.take() {
-            let page = self.get(&u, false, token, stats).await?;
-            let items: Vec<T> = Self::decode(&page)?;
-            let empty = items.is_empty();
-            out.extend(items);
-            if out.len() >= max {
-                out.truncate(max);
-                break;
-            }
-            if !empty {
-                url = page.next;
-            }
-        }
-        Ok(out)
-    }
-
     /// Every comment of an issue or PR (at most [`MAX_COMMENTS`]), oldest first.
     pub async fn list_comments(
         &self,
@@ -149,13 +123,15 @@ impl GithubClient {
         token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<Vec<IssueComment>, GithubError> {
-        self.get_all(
-            format!("/repos/{owner}/{repo}/issues/{number}/comments?per_page=100"),
-            MAX_COMMENTS,
+        self.all_pages(
+            &format!("/repos/{owner}/{repo}/issues/{number}/comments?per_page=100"),
+            false,
+            Some(MAX_COMMENTS),
             token,
             stats,
         )
         .await
+        .map(|(items, _)| items)
     }
 
     /// `POST /repos/{owner}/{repo}/issues/{number}/comments`.
@@ -274,16 +250,18 @@ impl GithubClient {
         token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<Vec<Issue>, GithubError> {
-        self.get_all(
-            format!(
+        self.all_pages(
+            &format!(
                 "/repos/{owner}/{repo}/issues?state=all&labels={}&per_page=100",
                 segment(label)
             ),
-            300,
+            false,
+            Some(300),
             token,
             stats,
         )
         .await
+        .map(|(items, _)| items)
     }
 
     /// `POST /repos/{owner}/{repo}/issues`.

@@ -647,17 +647,18 @@ impl GithubClient {
     /// (pages are fetched only while needed). The authentication is decided once from `first`
     /// and used for every page: GitHub's next links point at `/repositories/{id}/...`, which
     /// names no repository, and a private repository answers 404 to a page sent without its
-    /// installation token. Links are followed only within the API base. Returns the items and
-    /// whether every page was a 304.
+    /// installation token (or `token`, when given). Links are followed only within the API base.
+    /// Returns the items and whether every page was a 304.
     async fn all_pages<T: serde::de::DeserializeOwned>(
         &self,
         first: &str,
         conditional: bool,
         max: Option<usize>,
+        token: Option<&SecretString>,
         stats: &CallStats,
     ) -> Result<(Vec<T>, bool), GithubError> {
         let first = self.absolute(first)?;
-        let auth = self.resolve_auth(&first, None).await?;
+        let auth = self.resolve_auth(&first, token).await?;
         let mut url = Some(first);
         let mut out = Vec::new();
         let mut all_cached = true;
@@ -697,6 +698,7 @@ impl GithubClient {
             ),
             true,
             max,
+            None,
             stats,
         )
         .await
@@ -715,6 +717,7 @@ impl GithubClient {
                 &format!("/repos/{owner}/{repo}/pulls/{number}/files?per_page=100"),
                 false,
                 Some(MAX_PR_FILES),
+                None,
                 stats,
             )
             .await?;
