@@ -455,7 +455,6 @@ pub async fn duplicate_sets(
         path: q.path.clone(),
         base: q.base.clone(),
         agent: q.agent,
-        state: None,
     })?;
     let threshold = crate::workflow::review_threshold(&state, repo_id).await?;
     // Sets never chain through links weaker than the review threshold.

@@ -61,8 +61,6 @@ pub struct FilterParams {
     pub base: Option<String>,
     /// Coding agents only (true) or none (false).
     pub agent: Option<bool>,
-    /// open | closed | merged | all.
-    pub state: Option<String>,
 }
 
 fn bounded(name: &str, v: &Option<String>, max: usize) -> ApiResult<Option<String>> {
@@ -80,10 +78,6 @@ fn bounded(name: &str, v: &Option<String>, max: usize) -> ApiResult<Option<Strin
 /// Checks the filters and turns them into a [`PrFilter`].
 pub fn pr_filter(p: &FilterParams) -> ApiResult<PrFilter> {
     let mut f = PrFilter {
-        state: match p.state.as_deref() {
-            None => None,
-            s => check_state(s)?,
-        },
         author: bounded("author", &p.author, 100)?,
         label: bounded("label", &p.label, 50)?,
         path: bounded("path", &p.path, 300)?,
@@ -174,7 +168,6 @@ pub async fn search_prs(
         path: q.path,
         base: q.base,
         agent: q.agent,
-        state: None,
     })?;
     filter.state = match q.state.as_deref() {
         None => Some("open".into()),

@@ -347,22 +347,19 @@ pub struct DigestState {
     pub issue_number: Option<i64>,
     /// When the last digest ran (sets first seen after it are new).
     pub last_run_at: Option<DateTime<Utc>>,
-    /// SHA-256 of the body last written.
-    pub body_sha: Option<String>,
 }
 
 /// The digest state of a repository.
 pub async fn digest_state(pool: &Pool, repo_id: i64) -> StoreResult<DigestState> {
     let c = pool.get().await?;
     Ok(c.query_opt(
-        "SELECT issue_number, last_run_at, body_sha FROM digest_state WHERE repo_id = $1",
+        "SELECT issue_number, last_run_at FROM digest_state WHERE repo_id = $1",
         &[&repo_id],
     )
     .await?
     .map(|r| DigestState {
         issue_number: r.get(0),
         last_run_at: r.get(1),
-        body_sha: r.get(2),
     })
     .unwrap_or_default())
 }
@@ -402,8 +399,6 @@ pub struct Delivery {
     pub payload: serde_json::Value,
     /// pending | delivered | failed.
     pub status: String,
-    /// Attempts made.
-    pub attempts: i32,
 }
 
 /// Records a delivery (once per id); returns false when it existed.
@@ -427,7 +422,7 @@ pub async fn insert_delivery(
 pub async fn get_delivery(pool: &Pool, delivery_id: &str) -> StoreResult<Option<Delivery>> {
     let c = pool.get().await?;
     Ok(c.query_opt(
-        "SELECT delivery_id, repo_id, event, payload, status, attempts FROM outbound_deliveries
+        "SELECT delivery_id, repo_id, event, payload, status FROM outbound_deliveries
          WHERE delivery_id = $1",
         &[&delivery_id],
     )
@@ -438,7 +433,6 @@ pub async fn get_delivery(pool: &Pool, delivery_id: &str) -> StoreResult<Option<
         event: r.get(2),
         payload: r.get(3),
         status: r.get(4),
-        attempts: r.get(5),
     }))
 }
 
