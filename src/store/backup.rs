@@ -81,15 +81,7 @@ pub async fn import(pool: &Pool, records: &[VerdictRecord]) -> StoreResult<Impor
         let repo_id = match repo_ids.get(&key) {
             Some(id) => *id,
             None => {
-                let id: i64 = tx
-                    .query_one(
-                        "INSERT INTO repositories (owner, name) VALUES ($1, $2)
-                         ON CONFLICT (lower(owner), lower(name)) DO UPDATE SET owner = repositories.owner
-                         RETURNING repo_id",
-                        &[&owner, &name],
-                    )
-                    .await?
-                    .get(0);
+                let id = super::repos::upsert_repo(&tx, owner, name, None).await?;
                 repo_ids.insert(key, id);
                 id
             }
