@@ -22,6 +22,25 @@ pub const VERDICTS: &[&str] = &[
     "base_is",
 ];
 
+/// The rules of a verdict's own fields, wherever it comes from (the feedback API or an import):
+/// a known verdict, an actor of 1-100 characters, a note of at most 2,000.
+pub fn check_verdict_fields(verdict: &str, actor: &str, note: Option<&str>) -> Result<(), String> {
+    if !VERDICTS.contains(&verdict) {
+        return Err(format!(
+            "verdict: `{}` is not one of {}",
+            verdict.escape_debug(),
+            VERDICTS.join(", ")
+        ));
+    }
+    if actor.is_empty() || actor.chars().count() > 100 {
+        return Err("actor: 1-100 characters".into());
+    }
+    if note.is_some_and(|n| n.chars().count() > 2000) {
+        return Err("note: at most 2,000 characters".into());
+    }
+    Ok(())
+}
+
 /// One verdict as exported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -83,19 +102,7 @@ impl VerdictRecord {
             return Err("verdictKey: 8-100 letters, digits or dashes".into());
         }
         RepoName::parse(&self.repo).map_err(|e| format!("repo: {e}"))?;
-        if !VERDICTS.contains(&self.verdict.as_str()) {
-            return Err(format!(
-                "verdict: `{}` is not one of {}",
-                self.verdict.escape_debug(),
-                VERDICTS.join(", ")
-            ));
-        }
-        if self.actor.is_empty() || self.actor.chars().count() > 100 {
-            return Err("actor: 1-100 characters".into());
-        }
-        if self.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-            return Err("note: at most 2,000 characters".into());
-        }
+        check_verdict_fields(&self.verdict, &self.actor, self.note.as_deref())?;
         if let Some(id) = &self.set_id
             && (id.is_empty() || id.len() > 100)
         {

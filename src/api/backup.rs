@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -54,23 +54,11 @@ pub async fn export_feedback(
     let mut rows = backup::export_page(&state.pool, after, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let mut text = String::new();
-    for (_, r) in &rows {
-        text.push_str(&serde_json::to_string(r).map_err(ApiError::internal)?);
-        text.push('\n');
-    }
-    let mut resp = text.into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    if more
-        && let Some((id, _)) = rows.last()
-        && let Ok(v) = HeaderValue::from_str(&encode_cursor(&ExportCursor { after: *id }))
-    {
-        resp.headers_mut().insert("x-next-cursor", v);
-    }
-    Ok(resp)
+    let next = rows
+        .last()
+        .filter(|_| more)
+        .map(|(id, _)| encode_cursor(&ExportCursor { after: *id }));
+    super::results::ndjson(rows.iter().map(|(_, r)| r), next)
 }
 
 /// `POST /api/feedback/import`: a JSONL body of exported verdicts (at most [`IMPORT_MAX_BYTES`]).

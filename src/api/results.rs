@@ -634,6 +634,30 @@ pub(super) async fn render_sets(
         .collect())
 }
 
+/// One JSON line per item (`application/x-ndjson`), the cursor of the next page, if any, in
+/// `x-next-cursor`.
+pub(super) fn ndjson<T: Serialize>(
+    items: impl IntoIterator<Item = T>,
+    next: Option<String>,
+) -> ApiResult<Response> {
+    let mut text = String::new();
+    for item in items {
+        text.push_str(&serde_json::to_string(&item).map_err(ApiError::internal)?);
+        text.push('\n');
+    }
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    if let Some(n) = next
+        && let Ok(v) = header::HeaderValue::from_str(&n)
+    {
+        resp.headers_mut().insert("x-next-cursor", v);
+    }
+    Ok(resp)
+}
+
 pub(super) fn json_bytes(body: bytes::Bytes) -> Response {
     let mut resp = body.into_response();
     resp.headers_mut().insert(
@@ -699,15 +723,6 @@ pub async fn post_feedback(
     require_dashboard(&state, &headers)?;
     let repo_id = repo_path(path)?;
     let Json(b) = body?;
-    let verdict = match b.verdict.as_str() {
-        v @ ("duplicate" | "not_duplicate" | "competing" | "related" | "base_is") => v,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "verdict: `{}` is not one of duplicate, not_duplicate, competing, related, base_is",
-                other.escape_debug()
-            )));
-        }
-    };
     let actor = b
         .actor
         .clone()
@@ -718,12 +733,9 @@ pub async fn post_feedback(
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "anonymous".into());
-    if actor.is_empty() || actor.chars().count() > 100 {
-        return Err(ApiError::bad_request("actor: 1-100 characters"));
-    }
-    if b.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(ApiError::bad_request("note: at most 2,000 characters"));
-    }
+    crate::backup::check_verdict_fields(&b.verdict, &actor, b.note.as_deref())
+        .map_err(ApiError::bad_request)?;
+    let verdict = b.verdict.as_str();
     let (target, a_number, b_number, set_id, members) = match b.target.as_str() {
         "pair" => {
             let (Some(x), Some(y)) = (b.a, b.b) else {
@@ -867,22 +879,7 @@ pub async fn list_feedback(
         None
     };
     if jsonl {
-        let mut text = String::new();
-        for r in &rows {
-            text.push_str(&serde_json::to_string(r).map_err(ApiError::internal)?);
-            text.push('\n');
-        }
-        let mut resp = text.into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/x-ndjson"),
-        );
-        if let Some(n) = next
-            && let Ok(v) = header::HeaderValue::from_str(&n)
-        {
-            resp.headers_mut().insert("x-next-cursor", v);
-        }
-        return Ok(resp);
+        return ndjson(&rows, next);
     }
     Ok(Json(FeedbackResponse {
         feedback: rows,
