@@ -46,7 +46,7 @@ impl Queues {
         let read = async {
             let mut out = Vec::new();
             for (name, cfg) in self.all() {
-                out.push(self.queue_stats(name, cfg.queue.as_ref()).await?);
+                out.push(self.queue_stats(name, cfg).await?);
             }
             Ok(out)
         };
@@ -55,8 +55,13 @@ impl Queues {
             .map_err(|_| JobError::Redis("reading queue sizes timed out".into()))?
     }
 
-    async fn queue_stats(&self, name: &'static str, q: &str) -> Result<QueueStats, JobError> {
+    async fn queue_stats(
+        &self,
+        name: &'static str,
+        q: &super::QueueConfig,
+    ) -> Result<QueueStats, JobError> {
         let mut conn = self.conn.clone();
+        let (active_list, scheduled) = (q.active_jobs_list(), q.scheduled_jobs_set());
         let now = chrono::Utc::now().timestamp();
         #[allow(clippy::type_complexity)]
         let (active, due, later, dead, head, oldest_due, workers): (
@@ -69,27 +74,27 @@ impl Queues {
             Vec<String>,
         ) = redis::pipe()
             .cmd("LLEN")
-            .arg(format!("{q}:active"))
+            .arg(&active_list)
             .cmd("ZCOUNT")
-            .arg(format!("{q}:scheduled"))
+            .arg(&scheduled)
             .arg("-inf")
             .arg(now)
             .cmd("ZCOUNT")
-            .arg(format!("{q}:scheduled"))
+            .arg(&scheduled)
             .arg(format!("({now}"))
             .arg("+inf")
             .cmd("ZCARD")
-            .arg(format!("{q}:dead"))
+            .arg(q.dead_jobs_set())
             .cmd("LINDEX")
-            .arg(format!("{q}:active"))
+            .arg(&active_list)
             .arg(0)
             .cmd("ZRANGE")
-            .arg(format!("{q}:scheduled"))
+            .arg(&scheduled)
             .arg(0)
             .arg(0)
             .arg("WITHSCORES")
             .cmd("ZRANGE")
-            .arg(format!("{q}:workers"))
+            .arg(q.workers_set())
             .arg(0)
             .arg(-1)
             .query_async(&mut conn)
@@ -99,7 +104,7 @@ impl Queues {
         if !workers.is_empty() {
             let mut p = redis::pipe();
             for w in &workers {
-                p.cmd("SCARD").arg(format!("{q}:inflight:{w}"));
+                p.cmd("SCARD").arg(format!("{}:{w}", q.inflight_jobs_set()));
             }
             let sizes: Vec<u64> = p.query_async(&mut conn).await.map_err(redis_err)?;
             running = sizes.iter().sum();
@@ -108,7 +113,7 @@ impl Queues {
         let mut since: Option<i64> = None;
         if let Some(id) = head {
             let pushed: Option<i64> = redis::cmd("HGET")
-                .arg(format!("{q}:meta:{id}"))
+                .arg(format!("{}:{id}", q.job_meta_hash()))
                 .arg(PUSHED_AT)
                 .query_async(&mut conn)
                 .await
