@@ -1117,8 +1117,7 @@ async fn list_comments(
 ) -> Response {
     let path = format!("/repos/{owner}/{repo}/issues/{number}/comments");
     let key = repo_key(&owner, &repo);
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    let (page, per_page) = page_query(&q);
     answer(
         &inner,
         format!("{path}?page={page}"),
@@ -1221,8 +1220,7 @@ async fn list_issues(
 ) -> Response {
     let path = format!("/repos/{owner}/{repo}/issues");
     let key = repo_key(&owner, &repo);
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    let (page, per_page) = page_query(&q);
     let state = q.get("state").cloned().unwrap_or_else(|| "open".into());
     let labels: Vec<String> = q
         .get("labels")
