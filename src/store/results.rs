@@ -580,6 +580,9 @@ pub struct PrBrief {
     pub state: String,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Its current head (for plans; not shown).
+    #[serde(skip)]
+    pub head_sha: String,
 }
 
 /// Loads display facts of PRs.
@@ -591,7 +594,7 @@ pub async fn pr_briefs(
     let c = pool.get().await?;
     let rows = c
         .query(
-            "SELECT number, title, html_url, author, state, created_at FROM pull_requests
+            "SELECT number, title, html_url, author, state, created_at, head_sha FROM pull_requests
              WHERE repo_id = $1 AND number = ANY($2)",
             &[&repo_id, &numbers],
         )
@@ -606,26 +609,11 @@ pub async fn pr_briefs(
                 author: r.get(3),
                 state: r.get(4),
                 created_at: r.get(5),
+                head_sha: r.get(6),
             };
             (b.number, b)
         })
         .collect())
-}
-
-/// The current head of each of `numbers`.
-pub async fn heads(
-    pool: &Pool,
-    repo_id: i64,
-    numbers: &[i64],
-) -> StoreResult<BTreeMap<i64, String>> {
-    let c = pool.get().await?;
-    let rows = c
-        .query(
-            "SELECT number, head_sha FROM pull_requests WHERE repo_id = $1 AND number = ANY($2)",
-            &[&repo_id, &numbers],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Which of `numbers` carry `label` (case-insensitive), as last seen.

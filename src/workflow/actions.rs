@@ -170,7 +170,7 @@ pub async fn plan(
         })?;
     let members: Vec<i64> = set.members.iter().map(|m| *m as i64).collect();
     let briefs = results::pr_briefs(&state.pool, repo.repo_id, &members).await?;
-    let heads = results::heads(&state.pool, repo.repo_id, &members).await?;
+    let head_of = |n: &i64| briefs.get(n).map(|b| b.head_sha.clone());
     let plan_id = new_plan_id();
     let mut warnings: Vec<String> = Vec::new();
     let mut steps: Vec<PlanStep> = Vec::new();
@@ -202,7 +202,7 @@ pub async fn plan(
             number,
             kind: kind.to_string(),
             summary,
-            head_sha: heads.get(&number).cloned(),
+            head_sha: head_of(&number),
             ..extra
         });
     };
@@ -235,7 +235,7 @@ pub async fn plan(
                 );
                 let with_keep = PlanStep {
                     keep: Some(keep),
-                    keep_head_sha: heads.get(&keep).cloned(),
+                    keep_head_sha: head_of(&keep),
                     ..blank.clone()
                 };
                 push(
