@@ -286,17 +286,23 @@ pub struct WritesInfo {
 }
 
 async fn settings_response(state: &AppState, repo: &ActiveRepo) -> ApiResult<SettingsResponse> {
-    let file = crate::store::settings::load_settings(&state.pool, repo.repo_id).await?;
-    let effective = crate::store::settings::repo_settings(&state.pool, repo.repo_id).await?;
+    // One read of the stored file; everything shown is derived from it.
+    let c = state
+        .pool
+        .get()
+        .await
+        .map_err(crate::store::StoreError::from)?;
+    let file = crate::store::settings::load_settings_on(&c, repo.repo_id).await?;
+    let effective = file.as_ref().map(|f| f.in_force()).unwrap_or_default();
     let engine =
-        crate::store::settings::effective_triage_config(&state.pool, repo.repo_id, &state.triage)
+        crate::store::settings::effective_triage_of(&c, repo.repo_id, &effective, &state.triage)
             .await?;
     let writes = workflow::writes_possible(state, repo.installation_id);
     Ok(SettingsResponse {
         path: workflow::settings::SETTINGS_PATH.into(),
+        review_threshold: workflow::review_threshold_of(state, &effective),
         file,
         effective,
-        review_threshold: workflow::review_threshold(state, repo.repo_id).await?,
         config_version: engine.config_version,
         writes: WritesInfo {
             possible: writes.is_ok(),

@@ -135,13 +135,30 @@ pub async fn repo_settings(pool: &Pool, repo_id: i64) -> StoreResult<RepoSetting
     repo_settings_on(&pool.get().await?, repo_id).await
 }
 
-/// [`repo_settings`] on a connection or transaction the caller holds.
+/// [`repo_settings`] on a connection or transaction the caller holds (only the settings column
+/// of a valid file is read: this runs for every analysis job).
 pub async fn repo_settings_on(c: &impl GenericClient, repo_id: i64) -> StoreResult<RepoSettings> {
-    Ok(load_settings_on(c, repo_id)
-        .await?
-        .filter(|s| s.status == "valid")
-        .and_then(|s| s.settings)
+    let row = c
+        .query_opt(
+            "SELECT settings FROM repo_settings WHERE repo_id = $1 AND status = 'valid'",
+            &[&repo_id],
+        )
+        .await?;
+    let stored: Option<serde_json::Value> = row.and_then(|r| r.get(0));
+    Ok(stored
+        .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default())
+}
+
+impl StoredSettings {
+    /// The settings in force by this read of the file: its own when it was valid, else the
+    /// defaults (what [`repo_settings`] returns).
+    pub fn in_force(&self) -> RepoSettings {
+        match (&self.settings, self.status.as_str()) {
+            (Some(s), "valid") => s.clone(),
+            _ => RepoSettings::default(),
+        }
+    }
 }
 
 /// The engine configuration of a repository and its version.
@@ -177,6 +194,16 @@ pub async fn effective_triage_config_on(
     base: &TriageConfig,
 ) -> StoreResult<EffectiveTriage> {
     let s = repo_settings_on(c, repo_id).await?;
+    effective_triage_of(c, repo_id, &s, base).await
+}
+
+/// [`effective_triage_config_on`] for settings the caller read already.
+pub async fn effective_triage_of(
+    c: &impl GenericClient,
+    repo_id: i64,
+    s: &RepoSettings,
+    base: &TriageConfig,
+) -> StoreResult<EffectiveTriage> {
     if s.triage.is_empty() {
         return Ok(EffectiveTriage {
             config: base.clone(),

@@ -64,11 +64,16 @@ impl WorkflowError {
 /// `REVIEW_SCORE_THRESHOLD`, else the appliance's triage configuration.
 pub async fn review_threshold(state: &AppState, repo_id: i64) -> StoreResult<f64> {
     let s = crate::store::settings::repo_settings(&state.pool, repo_id).await?;
-    Ok(s.triage
+    Ok(review_threshold_of(state, &s))
+}
+
+/// [`review_threshold`] for settings the caller read already.
+pub fn review_threshold_of(state: &AppState, s: &settings::RepoSettings) -> f64 {
+    s.triage
         .get("review_threshold")
         .and_then(|v| v.as_f64())
         .or(state.config.review_score_threshold)
-        .unwrap_or(state.triage.review_threshold))
+        .unwrap_or(state.triage.review_threshold)
 }
 
 /// Who counts as a coding agent in a repository.
