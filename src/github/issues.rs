@@ -336,7 +336,7 @@ impl GithubClient {
                 stats,
             )
             .await?;
-        Ok((Self::decode(&page)?, page.not_modified))
+        Ok((Self::decode(&page)?, page.not_modified()))
     }
 }
 

@@ -171,10 +171,15 @@ pub struct Page {
     pub body: bytes::Bytes,
     /// URL of the next page, from the `Link` header.
     pub next: Option<String>,
-    /// True when GitHub answered 304 and the cached body was used.
-    pub not_modified: bool,
     /// GitHub's HTTP status (304 when the cached body was used).
     pub status: u16,
+}
+
+impl Page {
+    /// True when GitHub answered 304 and the cached body was used.
+    pub fn not_modified(&self) -> bool {
+        self.status == 304
+    }
 }
 
 /// The shared client.
@@ -428,13 +433,14 @@ impl GithubClient {
             };
             let status = resp.status();
             let headers = resp.headers().clone();
+            let remaining = header_i64(&headers, "x-ratelimit-remaining");
             crate::metrics::github_call(
                 method.as_str(),
                 Some(status.as_u16()),
                 credential,
-                header_i64(&headers, "x-ratelimit-remaining"),
+                remaining,
             );
-            if let Some(rem) = header_i64(&headers, "x-ratelimit-remaining") {
+            if let Some(rem) = remaining {
                 stats.remaining.store(rem, Ordering::Relaxed);
             }
             if let Some(reset) = header_i64(&headers, "x-ratelimit-reset") {
@@ -452,7 +458,6 @@ impl GithubClient {
                     return Ok(Page {
                         body: body.into(),
                         next: link.as_deref().and_then(next_link),
-                        not_modified: true,
                         status: 304,
                     });
                 }
@@ -485,7 +490,6 @@ impl GithubClient {
                 return Ok(Page {
                     next: link.as_deref().and_then(next_link),
                     body,
-                    not_modified: false,
                     status: status.as_u16(),
                 });
             }
@@ -666,7 +670,7 @@ impl GithubClient {
             let page = self
                 .send_as(Method::GET, &u, None, conditional, &auth, stats)
                 .await?;
-            all_cached &= page.not_modified;
+            all_cached &= page.not_modified();
             let items: Vec<T> = Self::decode(&page)?;
             let empty = items.is_empty();
             out.extend(items);
