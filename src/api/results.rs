@@ -634,6 +634,24 @@ pub(super) async fn render_sets(
         .collect())
 }
 
+/// Who a request says acts: the body's actor, else the `X-Actor` header, else `anonymous`.
+pub(super) fn requested_actor(given: Option<&str>, headers: &HeaderMap) -> String {
+    given
+        .map(str::to_string)
+        .or_else(|| {
+            headers
+                .get("x-actor")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "anonymous".into())
+}
+
+/// The shape of a set id (`set-` and a short hash).
+pub(super) fn is_set_id(id: &str) -> bool {
+    id.starts_with("set-") && id.len() <= 40
+}
+
 /// One JSON line per item (`application/x-ndjson`), the cursor of the next page, if any, in
 /// `x-next-cursor`.
 pub(super) fn ndjson<T: Serialize>(
@@ -723,16 +741,7 @@ pub async fn post_feedback(
     require_dashboard(&state, &headers)?;
     let repo_id = repo_path(path)?;
     let Json(b) = body?;
-    let actor = b
-        .actor
-        .clone()
-        .or_else(|| {
-            headers
-                .get("x-actor")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "anonymous".into());
+    let actor = requested_actor(b.actor.as_deref(), &headers);
     crate::backup::check_verdict_fields(&b.verdict, &actor, b.note.as_deref())
         .map_err(ApiError::bad_request)?;
     let verdict = b.verdict.as_str();
@@ -752,7 +761,7 @@ pub async fn post_feedback(
             let Some(id) = b.set_id.as_deref() else {
                 return Err(ApiError::bad_request("setId: a set verdict names the set"));
             };
-            if !(id.starts_with("set-") && id.len() <= 40) {
+            if !is_set_id(id) {
                 return Err(ApiError::bad_request("setId: not a set id"));
             }
             let mut m = b.members.clone().unwrap_or_default();

@@ -217,7 +217,7 @@ pub async fn search_prs(
 
 fn set_path(p: Result<Path<(i64, String)>, PathRejection>) -> ApiResult<(i64, String)> {
     match p {
-        Ok(Path((r, s))) if s.starts_with("set-") && s.len() <= 40 => Ok((r, s)),
+        Ok(Path((r, s))) if super::results::is_set_id(&s) => Ok((r, s)),
         _ => Err(ApiError::bad_request(
             "repoId and setId: a number and a set id (set-…)",
         )),
@@ -369,16 +369,9 @@ pub struct PlanBody {
 }
 
 fn actor_of(given: Option<&str>, headers: &HeaderMap) -> ApiResult<String> {
-    let actor = given
-        .map(str::to_string)
-        .or_else(|| {
-            headers
-                .get("x-actor")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "anonymous".into());
-    let actor = actor.trim().to_string();
+    let actor = super::results::requested_actor(given, headers)
+        .trim()
+        .to_string();
     if actor.is_empty() || actor.chars().count() > 100 || actor.chars().any(char::is_control) {
         return Err(ApiError::bad_request("actor: 1-100 characters"));
     }
@@ -412,7 +405,7 @@ pub async fn create_plan(
     let repo_id = repo_path(path)?;
     let Json(b) = body?;
     let actor = actor_of(b.actor.as_deref(), &headers)?;
-    if !(b.set_id.starts_with("set-") && b.set_id.len() <= 40) {
+    if !super::results::is_set_id(&b.set_id) {
         return Err(ApiError::bad_request("setId: not a set id"));
     }
     if b.targets
