@@ -3,7 +3,8 @@
 // reason, failed with GitHub's answer) is shown as it comes.
 
 import { api } from './api.js';
-import { h, put } from './dom.js';
+import { h, put, OUTCOME_CLASS } from './dom.js';
+import { getActor } from './feedback.js';
 
 const KIND_NAMES = {
   close_duplicates: 'Close duplicates',
@@ -11,11 +12,6 @@ const KIND_NAMES = {
   remove_label: 'Remove a label',
   not_duplicate: 'Not duplicate',
 };
-const OUTCOME_CLASS = { done: 'verdict', skipped: 'tier-review', refused: 'tier-medium', failed: 'tier-high' };
-
-function actor() {
-  try { return localStorage.getItem('clawtriage.actor') || ''; } catch { return ''; }
-}
 
 /** The outcome of each step, from the plan's recorded results. */
 function stepList(plan) {
@@ -59,7 +55,7 @@ export function actPanel(ctx, set, settings) {
     status.className = 'fb-status';
     try {
       const p = await api(`/repos/${repoId}/plans`, {
-        method: 'POST', body: { ...body, setId: set.setId, actor: actor() || undefined },
+        method: 'POST', body: { ...body, setId: set.setId, actor: getActor() || undefined },
       });
       show(p);
     } catch (err) {

@@ -2,13 +2,12 @@
 // asked, when, what, and GitHub's answer.
 
 import { api, qs } from './api.js';
-import { h, put, age, empty, errorBox, loading, moreButton } from './dom.js';
+import { h, put, age, empty, errorBox, loading, moreButton, OUTCOME_CLASS } from './dom.js';
 
 const KIND_TEXT = {
   comment: 'comment', close: 'close', label_add: 'label added', label_remove: 'label removed',
   feedback: 'verdict', digest_create: 'digest opened', digest_update: 'digest edited', webhook: 'webhook',
 };
-const OUTCOME_CLASS = { done: 'verdict', skipped: 'tier-review', refused: 'tier-medium', failed: 'tier-high' };
 
 function row(ctx, a) {
   const url = a.githubAnswer && a.githubAnswer.url;

@@ -77,6 +77,9 @@ const CATEGORY_NAMES = {
   RELATED: 'related',
   NOT_RELATED: 'not related',
 };
+/** The pill class of an action's outcome. */
+export const OUTCOME_CLASS = { done: 'verdict', skipped: 'tier-review', refused: 'tier-medium', failed: 'tier-high' };
+
 export const CATEGORIES = ['SAME_CHANGE', 'SAME_FEATURE', 'COMPETING_IMPLEMENTATION', 'RELATED'];
 export const categoryName = (c) => CATEGORY_NAMES[c] || c.toLowerCase();
 

@@ -69,7 +69,7 @@ export function feedbackButtons(repoId, target, choices, { latest, onSaved, labe
 const ACTOR_KEY = 'clawtriage.actor';
 let uid = 0;
 
-function getActor() {
+export function getActor() {
   try { return localStorage.getItem(ACTOR_KEY) || ''; } catch { return ''; }
 }
 
