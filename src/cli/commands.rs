@@ -379,39 +379,60 @@ pub async fn repos(a: ReposArgs) -> Result<(), CliError> {
     })
 }
 
+/// Pages of a cursor-paged listing at `segments` (query `q` on every page, pages of at most
+/// `page_max`) until `want` items of the array `key` or the last page: the items and the last
+/// page read.
+async fn pages(
+    client: &Client,
+    segments: &[&str],
+    q: &[(&str, String)],
+    key: &str,
+    want: usize,
+    page_max: usize,
+) -> Result<(Vec<Value>, Value), CliError> {
+    let mut items: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", (want - items.len()).min(page_max).to_string())];
+        query.extend(q.iter().cloned());
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let page = client.get_json(segments, &query).await?;
+        items.extend(page[key].as_array().cloned().unwrap_or_default());
+        cursor = page["nextCursor"].as_str().map(str::to_string);
+        if cursor.is_none() || items.len() >= want {
+            return Ok((items, page));
+        }
+    }
+}
+
 /// `clawtriage sets`.
 pub async fn sets(a: SetsArgs) -> Result<(), CliError> {
     let client = a.target.client()?;
     let (id, name) = resolve_repo(&client, &a.repo).await?;
     let id = id.to_string();
     let want = a.limit as usize;
-    let mut items: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut total: Value;
-    loop {
-        let mut q: Vec<(&str, String)> = vec![("limit", (want - items.len()).min(100).to_string())];
-        if let Some(s) = a.min_score {
-            q.push(("minScore", s.to_string()));
-        }
-        if let Some(s) = &a.state {
-            q.push(("state", s.clone()));
-        }
-        if let Some(c) = &a.categories {
-            q.push(("includeCategories", c.clone()));
-        }
-        if let Some(c) = &cursor {
-            q.push(("cursor", c.clone()));
-        }
-        let page = client
-            .get_json(&["api", "repos", &id, "duplicate-sets"], &q)
-            .await?;
-        total = page["total"].clone();
-        items.extend(page["sets"].as_array().cloned().unwrap_or_default());
-        cursor = page["nextCursor"].as_str().map(str::to_string);
-        if cursor.is_none() || items.len() >= want {
-            break;
-        }
+    let mut q: Vec<(&str, String)> = Vec::new();
+    if let Some(s) = a.min_score {
+        q.push(("minScore", s.to_string()));
     }
+    if let Some(s) = &a.state {
+        q.push(("state", s.clone()));
+    }
+    if let Some(c) = &a.categories {
+        q.push(("includeCategories", c.clone()));
+    }
+    let (mut items, last) = pages(
+        &client,
+        &["api", "repos", &id, "duplicate-sets"],
+        &q,
+        "sets",
+        want,
+        100,
+    )
+    .await?;
+    let total = last["total"].clone();
     items.truncate(want);
     emit_list(
         a.format,
@@ -730,22 +751,15 @@ async fn feedback_list(
     let (id, name) = resolve_repo(&client, &repo).await?;
     let id = id.to_string();
     let want = limit as usize;
-    let mut items: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut q = vec![("limit", (want - items.len()).min(1000).to_string())];
-        if let Some(c) = &cursor {
-            q.push(("cursor", c.clone()));
-        }
-        let page = client
-            .get_json(&["api", "repos", &id, "feedback"], &q)
-            .await?;
-        items.extend(page["feedback"].as_array().cloned().unwrap_or_default());
-        cursor = page["nextCursor"].as_str().map(str::to_string);
-        if cursor.is_none() || items.len() >= want {
-            break;
-        }
-    }
+    let (items, _) = pages(
+        &client,
+        &["api", "repos", &id, "feedback"],
+        &[],
+        "feedback",
+        want,
+        1000,
+    )
+    .await?;
     emit_list(format, json!({"repo": name}), "feedback", items, |items| {
         table(
             &["ID", "GIVEN", "ON", "VERDICT", "BY", "NOTE"],
