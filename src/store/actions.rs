@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::{StoreError, StoreResult};
 
 /// One write a plan will make.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanStep {
     /// Position in the plan (from 1).

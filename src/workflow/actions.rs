@@ -206,17 +206,7 @@ pub async fn plan(
             ..extra
         });
     };
-    let blank = PlanStep {
-        step: 0,
-        number: 0,
-        kind: String::new(),
-        summary: String::new(),
-        body: None,
-        label: None,
-        head_sha: None,
-        keep: None,
-        keep_head_sha: None,
-    };
+    let blank = PlanStep::default();
     match req.kind.as_str() {
         "close_duplicates" => {
             for n in targets.iter().copied().filter(|n| *n != keep) {
@@ -723,12 +713,10 @@ mod tests {
             step: 2,
             number: 12,
             kind: "close".into(),
-            summary: String::new(),
-            body: None,
-            label: None,
             head_sha: Some("aaaaaaaaaa".into()),
             keep: Some(10),
             keep_head_sha: Some("kkkkkkkkkk".into()),
+            ..PlanStep::default()
         }
     }
 
