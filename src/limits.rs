@@ -61,6 +61,11 @@ impl SharedLimiter {
         }
     }
 
+    /// The calls a client may make within the window.
+    pub fn budget(&self) -> u32 {
+        self.budget
+    }
+
     /// Checks and counts one call of `client`.
     pub async fn check(&self, client: &str) -> Result<Verdict, String> {
         let now = chrono::Utc::now().timestamp_millis();

@@ -263,7 +263,6 @@ pub async fn check_client_rate(
     limiter: &ClientLimiter,
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
-    per_minute: u32,
     what: &str,
 ) -> ApiResult<()> {
     let on_fly = std::env::var_os("FLY_APP_NAME").is_some();
@@ -281,7 +280,8 @@ pub async fn check_client_rate(
                 status: StatusCode::TOO_MANY_REQUESTS,
                 code: "rate_limited",
                 message: format!(
-                    "at most {per_minute} {what} per minute per client; try again shortly"
+                    "at most {} {what} per minute per client; try again shortly",
+                    limiter.budget()
                 ),
             })
         }

@@ -76,14 +76,7 @@ async fn check_rate(
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
 ) -> ApiResult<()> {
-    super::check_client_rate(
-        &state.trigger_limiter,
-        headers,
-        peer,
-        TRIGGER_CALLS_PER_MINUTE,
-        "trigger calls",
-    )
-    .await
+    super::check_client_rate(&state.trigger_limiter, headers, peer, "trigger calls").await
 }
 
 /// `POST /api/ops/public-scan`.

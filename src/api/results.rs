@@ -734,7 +734,6 @@ pub async fn post_feedback(
         &state.feedback_limiter,
         &headers,
         peer.map(|c| (c.0).0),
-        FEEDBACK_WRITES_PER_MINUTE,
         "feedback writes",
     )
     .await?;
