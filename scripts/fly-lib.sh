@@ -94,6 +94,19 @@ fly_capture() {
     "$FLY_BIN" "$@" </dev/null
 }
 
+# Creates the Fly app $1 (in the organisation $2 when given) unless it exists.
+fly_ensure_app() {
+    local app="$1" org="$2" apps
+    local org_args=()
+    apps="$(fly_capture apps list)" || ct_die "could not list your Fly apps"
+    if awk -v app="$app" '$1 == app { found = 1 } END { exit !found }' <<<"$apps"; then
+        ct_log "app $app exists already; using it"
+    else
+        if [[ -n "$org" ]]; then org_args=(--org "$org"); fi
+        fly_run apps create "$app" "${org_args[@]}"
+    fi
+}
+
 # Checks that flyctl is installed and logged in; dies with what to do if not.
 # In a dry run it only shows the login check.
 fly_require() {

@@ -97,14 +97,7 @@ region="${region:-$(fly_toml_get primary_region "$CONFIG")}"
 fly_require
 
 # --- 1. the app ---------------------------------------------------------------
-apps="$(fly_capture apps list)" || ct_die "could not list your Fly apps"
-if awk -v app="$app" '$1 == app { found = 1 } END { exit !found }' <<<"$apps"; then
-    ct_log "app $app exists already; using it"
-else
-    org_args=()
-    if [[ -n "$org" ]]; then org_args=(--org "$org"); fi
-    fly_run apps create "$app" "${org_args[@]}"
-fi
+fly_ensure_app "$app" "$org"
 
 # --- 2. the managed servers' URLs -----------------------------------------------
 # A URL: the environment, else a silent prompt (it holds a password).

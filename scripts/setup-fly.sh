@@ -90,14 +90,7 @@ if ((!FLY_DRY_RUN)); then
 fi
 
 # --- 1. the app ---------------------------------------------------------------
-apps="$(fly_capture apps list)" || ct_die "could not list your Fly apps"
-if awk -v app="$app" '$1 == app { found = 1 } END { exit !found }' <<<"$apps"; then
-    ct_log "app $app exists already; using it"
-else
-    org_args=()
-    if [[ -n "$org" ]]; then org_args=(--org "$org"); fi
-    fly_run apps create "$app" "${org_args[@]}"
-fi
+fly_ensure_app "$app" "$org"
 
 # --- 2. the volume -------------------------------------------------------------
 volumes="$(fly_capture volumes list -a "$app")" || ct_die "could not list the volumes of $app"
